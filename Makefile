@@ -1,0 +1,57 @@
+# hlauth: PGXS build, tests, demo and benchmarks.
+#   make            build the extension (warnings are errors)
+#   make install    install into the PostgreSQL found by PG_CONFIG
+#   make test       install what is missing, build, install, run every suite (test/run.sh)
+#   make demo       install what is missing, build, install, start a throwaway cluster, walk through
+#   make bench      pgbench: hlauth next to its baselines (bench/run.sh)
+#   make fuzz       a longer libFuzzer run of the core parsers (test/fuzz)
+
+EXTENSION = hlauth
+EXTVERSION = 0.1.0
+MODULE_big = hlauth
+OBJS = \
+	src/core/scope.o \
+	src/hlauth.o \
+	src/scopes.o \
+	src/tenants.o \
+	src/context.o
+
+DATA = hlauth--$(EXTVERSION).sql
+PGFILEDESC = "hlauth - tenant isolation and authorization"
+
+# pg_regress suites: sql/<name>.sql against expected/<name>.out
+REGRESS = $(sort $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql))))
+REGRESS_OPTS = --load-extension=hlauth
+
+# Isolation specs: test/isolation/specs/<name>.spec against test/isolation/expected/<name>.out
+ISOLATION = $(sort $(basename $(notdir $(wildcard $(srcdir)/test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=output_iso --load-extension=hlauth
+
+PG_CONFIG ?= pg_config
+
+# The project's own C: every warning is an error. Unused fcinfo in V1 functions and
+# PostgreSQL's partial initialisers are the two -Wextra warnings PG headers cannot avoid.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
+SHLIB_LINK = -lcrypto
+
+EXTRA_CLEAN = output_iso results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench fuzz unit
+test:
+	bash test/run.sh
+
+demo:
+	bash examples/demo.sh
+
+bench:
+	bash bench/run.sh
+
+unit:
+	$(MAKE) -C test/unit run
+
+fuzz:
+	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$${FUZZ_SECONDS:-300}

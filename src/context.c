@@ -1,0 +1,601 @@
+/*
+ * src/context.c
+ *		The principal context: who is acting, at which tenant, with which scopes.
+ *
+ * The context is carried in the GUC hlauth.context, set only with SET LOCAL semantics by
+ * hlauth's own C code after verification. That one choice gives every rule we need:
+ *	- it ends with the transaction (commit, abort or PREPARE), so pooled connections never
+ *	  leak it, and a rolled-back subtransaction restores the outer value;
+ *	- parallel workers receive it with the rest of the GUC state;
+ *	- the check hook accepts a value only while hlauth itself is setting it, or while a
+ *	  parallel worker restores its leader's state; SET, set_config(), ALTER ROLE ... SET,
+ *	  PGOPTIONS and function SET clauses are refused (and the GUC is superuser-only, so app
+ *	  roles get "permission denied" before the hook runs).
+ * The check hook parses the value once into a flat "extra" struct; the assign hook points
+ * CurrentContext at it. Accessors read CurrentContext and touch no table.
+ *
+ * This file must never accept a context value it did not produce, and must return NULL or
+ * false from every accessor when nobody is authenticated.
+ */
+#include "hlauth.h"
+
+#include <stdlib.h>
+
+#include "access/parallel.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(hlauth_set_principal);
+PG_FUNCTION_INFO_V1(hlauth_clear);
+PG_FUNCTION_INFO_V1(hlauth_principal);
+PG_FUNCTION_INFO_V1(hlauth_tenant);
+PG_FUNCTION_INFO_V1(hlauth_tenant_kind);
+PG_FUNCTION_INFO_V1(hlauth_agency);
+PG_FUNCTION_INFO_V1(hlauth_account);
+PG_FUNCTION_INFO_V1(hlauth_app);
+PG_FUNCTION_INFO_V1(hlauth_auth_method);
+PG_FUNCTION_INFO_V1(hlauth_scopes);
+PG_FUNCTION_INFO_V1(hlauth_has_scope);
+PG_FUNCTION_INFO_V1(hlauth_require_scope);
+PG_FUNCTION_INFO_V1(hlauth_can_access);
+PG_FUNCTION_INFO_V1(hlauth_accessible_tenants);
+PG_FUNCTION_INFO_V1(hlauth_require_context_trigger);
+PG_FUNCTION_INFO_V1(hlauth_refuse_truncate_trigger);
+PG_FUNCTION_INFO_V1(hlauth_is_admin);
+
+#define HL_CONTEXT_GUC		"hlauth.context"
+#define HL_CONTEXT_VERSION	"v1"
+#define HL_METHOD_MAX		16
+
+/* The parsed context: one malloc'd block (GUC "extra"), scopes stored after it. */
+typedef struct HlContext
+{
+	pg_uuid_t	principal;
+	pg_uuid_t	tenant;
+	pg_uuid_t	agency;
+	pg_uuid_t	account;		/* zero when acting at an agency */
+	pg_uuid_t	app;			/* zero unless acting at an app */
+	HlTenantKind kind;
+	char		method[HL_METHOD_MAX];
+	Size		scopes_offset;	/* HlScopes varlena at (char *) ctx + scopes_offset */
+} HlContext;
+
+#define CONTEXT_SCOPES(ctx) ((const HlScopes *) ((const char *) (ctx) + (ctx)->scopes_offset))
+
+static char *context_guc_value = NULL;
+static const HlContext *CurrentContext = NULL;
+
+/* True only while hlauth's own C code is setting the GUC. */
+static bool setting_context = false;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* ---- serialisation (only ever of values we build ourselves) ---- */
+
+static void
+append_uuid(StringInfo buf, const char *tag, const pg_uuid_t *u)
+{
+	appendStringInfo(buf, ";%s=%s", tag,
+					 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))));
+}
+
+static char *
+context_serialize(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+				  const HlTenantPath *path, const char *method, const HlScopes *scopes)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, HL_CONTEXT_VERSION);
+	append_uuid(&buf, "p", principal);
+	append_uuid(&buf, "t", tenant);
+	appendStringInfo(&buf, ";k=%s;m=%s", HlTenantKindName(path->kind), method);
+	append_uuid(&buf, "ag", &path->agency);
+	append_uuid(&buf, "ac", &path->account);
+	append_uuid(&buf, "ap", &path->app);
+	appendStringInfo(&buf, ";s=%s", HlScopesToCString(scopes));
+	return buf.data;
+}
+
+/* Parse "tag=value" at *p up to the next ';'. Returns false on any surprise. */
+static bool
+take_field(char **p, const char *tag, char **value)
+{
+	size_t		taglen = strlen(tag);
+	char	   *end;
+
+	if (**p != ';' || strncmp(*p + 1, tag, taglen) != 0 || (*p)[1 + taglen] != '=')
+		return false;
+	*value = *p + 2 + taglen;
+	if (strcmp(tag, "s") == 0)
+		end = *value + strlen(*value);	/* scopes are last and hold no ';' */
+	else
+	{
+		end = strchr(*value, ';');
+		if (end == NULL)
+			return false;
+	}
+	*p = end;
+	return true;
+}
+
+static bool
+parse_uuid_field(char **p, const char *tag, pg_uuid_t *out)
+{
+	char	   *v;
+	char		tmp[37];
+
+	if (!take_field(p, tag, &v) || *p - v != 36)
+		return false;
+	memcpy(tmp, v, 36);
+	tmp[36] = '\0';
+	/* uuid_in raises on bad input; values here were built by context_serialize. */
+	memcpy(out, DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(tmp))),
+		   sizeof(pg_uuid_t));
+	return true;
+}
+
+/* Parse a serialised context into one malloc'd block, or NULL if malformed. */
+static HlContext *
+context_parse(const char *value)
+{
+	char	   *copy = pstrdup(value);
+	char	   *p = copy;
+	char	   *v;
+	HlContext	tmp;
+	HlScopes   *scopes;
+	HlContext  *ctx;
+	size_t		off;
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (strncmp(p, HL_CONTEXT_VERSION, strlen(HL_CONTEXT_VERSION)) != 0)
+		return NULL;
+	p += strlen(HL_CONTEXT_VERSION);
+	if (!parse_uuid_field(&p, "p", &tmp.principal) ||
+		!parse_uuid_field(&p, "t", &tmp.tenant))
+		return NULL;
+	if (!take_field(&p, "k", &v))
+		return NULL;
+	if (strncmp(v, "agency;", 7) == 0)
+		tmp.kind = HL_TENANT_AGENCY;
+	else if (strncmp(v, "account;", 8) == 0)
+		tmp.kind = HL_TENANT_ACCOUNT;
+	else if (strncmp(v, "app;", 4) == 0)
+		tmp.kind = HL_TENANT_APP;
+	else
+		return NULL;
+	if (!take_field(&p, "m", &v) || p - v >= HL_METHOD_MAX)
+		return NULL;
+	memcpy(tmp.method, v, p - v);
+	if (!parse_uuid_field(&p, "ag", &tmp.agency) ||
+		!parse_uuid_field(&p, "ac", &tmp.account) ||
+		!parse_uuid_field(&p, "ap", &tmp.app) ||
+		!take_field(&p, "s", &v))
+		return NULL;
+	scopes = HlScopesFromText(v, strlen(v), "hlauth.scopes");
+
+	off = MAXALIGN(sizeof(HlContext));
+	ctx = (HlContext *) malloc(off + VARSIZE(scopes));
+	if (ctx == NULL)
+		return NULL;
+	memcpy(ctx, &tmp, sizeof(HlContext));
+	ctx->scopes_offset = off;
+	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
+	pfree(scopes);
+	pfree(copy);
+	return ctx;
+}
+
+/* ---- the GUC ---- */
+
+static bool
+context_check_hook(char **newval, void **extra, GucSource source)
+{
+	HlContext  *ctx;
+
+	/* Clearing is always allowed: it can only take rights away. */
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+	if (!setting_context && !InitializingParallelWorker)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("the principal context can only be set by hlauth");
+		GUC_check_errdetail("Values of \"%s\" are accepted only from hlauth.set_principal() and hlauth's token verification.",
+							HL_CONTEXT_GUC);
+		GUC_check_errhint("Call hlauth.set_principal() at the start of the transaction.");
+		return false;
+	}
+	ctx = context_parse(*newval);
+	if (ctx == NULL)
+	{
+		GUC_check_errdetail("The context value is malformed.");
+		return false;
+	}
+	*extra = ctx;
+	return true;
+}
+
+static void
+context_assign_hook(const char *newval, void *extra)
+{
+	CurrentContext = (const HlContext *) extra;
+}
+
+static void
+context_set(const char *value)
+{
+	setting_context = true;
+	PG_TRY();
+	{
+		(void) set_config_option(HL_CONTEXT_GUC, value, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, ERROR, false);
+	}
+	PG_FINALLY();
+	{
+		setting_context = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * SET ROLE and SET SESSION AUTHORIZATION end the context: it was established for the
+ * role that authenticated, not for whichever role the session becomes next.
+ */
+static void
+hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					  ProcessUtilityContext context, ParamListInfo params,
+					  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		role_change = false;
+
+	if (IsA(parsetree, VariableSetStmt))
+	{
+		VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
+
+		role_change = stmt->name != NULL &&
+			(strcmp(stmt->name, "role") == 0 || strcmp(stmt->name, "session_authorization") == 0);
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	if (role_change && CurrentContext != NULL && IsTransactionState())
+		context_set("");
+}
+
+void
+HlContextInit(void)
+{
+	DefineCustomStringVariable(HL_CONTEXT_GUC,
+							   "The current principal context (set only by hlauth).",
+							   "Carries the verified principal, tenant and scopes of this transaction, "
+							   "including into parallel workers. It cannot be set with SET.",
+							   &context_guc_value,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
+							   GUC_DISALLOW_IN_FILE | GUC_SUPERUSER_ONLY,
+							   context_check_hook,
+							   context_assign_hook,
+							   NULL);
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = hlauth_ProcessUtility;
+}
+
+/* ---- setting it ---- */
+
+static void
+refuse_bypass_roles(void)
+{
+	Oid			role = GetUserId();
+
+	if (superuser_arg(role) || has_bypassrls_privilege(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" bypasses row-level security", GetUserNameFromId(role, false)),
+				 errdetail("hlauth refuses to set a principal for a superuser or a role with BYPASSRLS: its queries would not be isolated."),
+				 errhint("Connect as an application role without BYPASSRLS (ALTER ROLE ... NOBYPASSRLS).")));
+}
+
+static char *
+uuid_text(const pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+}
+
+/*
+ * hlauth.set_principal(principal uuid, tenant uuid, scopes hlauth.scopes)
+ * For app servers that verified the principal themselves. EXECUTE is granted only to
+ * hlauth_trusted. The tenant must exist and be active (and everything above it).
+ */
+Datum
+hlauth_set_principal(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *principal;
+	pg_uuid_t  *tenant;
+	HlScopes   *scopes;
+	HlTenantPath path;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("principal, tenant and scopes must not be NULL"),
+				 errhint("Pass an empty scope set ('') for a principal with no scopes.")));
+	principal = PG_GETARG_UUID_P(0);
+	tenant = PG_GETARG_UUID_P(1);
+	scopes = PG_GETARG_HLSCOPES_P(2);
+
+	refuse_bypass_roles();
+
+	if (!HlTenantResolve(tenant, &path))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant %s does not exist", uuid_text(tenant))));
+	if (!path.active)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant %s is not active", uuid_text(tenant)),
+				 errdetail("The tenant, or a tenant above it, is suspended.")));
+
+	context_set(context_serialize(principal, tenant, &path, "set_principal", scopes));
+	PG_RETURN_VOID();
+}
+
+Datum
+hlauth_clear(PG_FUNCTION_ARGS)
+{
+	context_set("");
+	PG_RETURN_VOID();
+}
+
+/* ---- accessors: STABLE, PARALLEL SAFE, no table access ---- */
+
+static bool
+uuid_is_zero(const pg_uuid_t *u)
+{
+	static const pg_uuid_t zero;
+
+	return memcmp(u, &zero, sizeof(pg_uuid_t)) == 0;
+}
+
+static Datum
+return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t *u)
+{
+	pg_uuid_t  *r;
+
+	if (u == NULL || uuid_is_zero(u))
+		PG_RETURN_NULL();
+	r = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
+	memcpy(r, u, sizeof(pg_uuid_t));
+	PG_RETURN_UUID_P(r);
+}
+
+Datum
+hlauth_principal(PG_FUNCTION_ARGS)
+{
+	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->principal : NULL);
+}
+
+Datum
+hlauth_tenant(PG_FUNCTION_ARGS)
+{
+	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->tenant : NULL);
+}
+
+Datum
+hlauth_agency(PG_FUNCTION_ARGS)
+{
+	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->agency : NULL);
+}
+
+Datum
+hlauth_account(PG_FUNCTION_ARGS)
+{
+	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->account : NULL);
+}
+
+Datum
+hlauth_app(PG_FUNCTION_ARGS)
+{
+	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->app : NULL);
+}
+
+Datum
+hlauth_tenant_kind(PG_FUNCTION_ARGS)
+{
+	if (CurrentContext == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(HlTenantKindName(CurrentContext->kind)));
+}
+
+Datum
+hlauth_auth_method(PG_FUNCTION_ARGS)
+{
+	if (CurrentContext == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(CurrentContext->method));
+}
+
+Datum
+hlauth_scopes(PG_FUNCTION_ARGS)
+{
+	const HlScopes *s;
+	void	   *copy;
+
+	if (CurrentContext == NULL)
+		PG_RETURN_NULL();
+	s = CONTEXT_SCOPES(CurrentContext);
+	copy = palloc(VARSIZE(s));
+	memcpy(copy, s, VARSIZE(s));
+	PG_RETURN_POINTER(copy);
+}
+
+static bool
+context_has_scope(text *q)
+{
+	return CurrentContext != NULL &&
+		HlScopesGrantText(CONTEXT_SCOPES(CurrentContext), VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q));
+}
+
+/* Never raises: no context, or a string that is not a valid scope, is simply false. */
+Datum
+hlauth_has_scope(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(context_has_scope(PG_GETARG_TEXT_PP(0)));
+}
+
+Datum
+hlauth_require_scope(PG_FUNCTION_ARGS)
+{
+	text	   *q = PG_GETARG_TEXT_PP(0);
+
+	if (CurrentContext == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: no principal is authenticated in this transaction"),
+				 errhint("Call hlauth.set_principal() or authenticate at the start of the transaction.")));
+	if (!context_has_scope(q))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: scope \"%s\" is required",
+						text_to_cstring(q)),
+				 errdetail("The current principal's scopes do not grant it.")));
+	PG_RETURN_BOOL(true);
+}
+
+static int
+hl_uuid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(pg_uuid_t));
+}
+
+static const pg_uuid_t *
+context_accessible(int *count)
+{
+	*count = 0;
+	if (CurrentContext == NULL)
+		return NULL;
+	return HlTenantsAccessible(&CurrentContext->tenant, CurrentContext->kind, count);
+}
+
+Datum
+hlauth_can_access(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *t = PG_GETARG_UUID_P(0);
+	int			n;
+	const pg_uuid_t *list = context_accessible(&n);
+
+	PG_RETURN_BOOL(list != NULL && n > 0 &&
+				   bsearch(t, list, n, sizeof(pg_uuid_t),
+						   hl_uuid_cmp) != NULL);
+}
+
+Datum
+hlauth_accessible_tenants(PG_FUNCTION_ARGS)
+{
+	int			n,
+				i;
+	const pg_uuid_t *list = context_accessible(&n);
+	Datum	   *elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
+
+	for (i = 0; i < n; i++)
+		elems[i] = UUIDPGetDatum(&list[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* ---- guards on protected tables ---- */
+
+static void
+require_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as a trigger", name)));
+}
+
+/*
+ * Statement trigger on protected tables: no write without a principal, and none without
+ * the table's write scope (the trigger's argument) when it has one. Policies would only
+ * make such writes silently affect zero rows; this makes them fail, loudly.
+ */
+Datum
+hlauth_require_context_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *table;
+
+	require_trigger(fcinfo, "hlauth_internal.require_context()");
+	table = RelationGetRelationName(trigdata->tg_relation);
+
+	/* Roles that bypass row-level security bypass its write guard too (they are not isolated). */
+	if (has_bypassrls_privilege(GetUserId()))
+		PG_RETURN_POINTER(NULL);
+	if (CurrentContext == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: no principal is authenticated in this transaction"),
+				 errdetail("Writes to table \"%s\", protected by hlauth, need a principal context.", table),
+				 errhint("Call hlauth.set_principal() or authenticate at the start of the transaction.")));
+	if (trigdata->tg_trigger->tgnargs > 0)
+	{
+		const char *scope = trigdata->tg_trigger->tgargs[0];
+
+		if (!HlScopesGrantText(CONTEXT_SCOPES(CurrentContext), scope, strlen(scope)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: scope \"%s\" is required to write to table \"%s\"",
+							scope, table),
+					 errdetail("The current principal's scopes do not grant it.")));
+	}
+	PG_RETURN_POINTER(NULL);
+}
+
+static bool
+current_role_is_admin(void)
+{
+	Oid			admin = get_role_oid("hlauth_admin", true);
+	Oid			role = GetUserId();
+
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+Datum
+hlauth_is_admin(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(current_role_is_admin());
+}
+
+/* TRUNCATE ignores row-level security: on a protected table only hlauth_admin may run it. */
+Datum
+hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	require_trigger(fcinfo, "hlauth_internal.refuse_truncate()");
+	if (!current_role_is_admin())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: TRUNCATE of table \"%s\", protected by hlauth",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("TRUNCATE ignores row-level security and would remove every tenant's rows."),
+				 errhint("Use DELETE, which removes only the current tenant's rows.")));
+	PG_RETURN_POINTER(NULL);
+}

@@ -1,0 +1,399 @@
+/*
+ * src/tenants.c
+ *		The tenant tree (hlauth.tenants), read through a per-backend cache.
+ *
+ * Agencies own accounts, accounts own apps. The hot path (set_principal, the policies'
+ * accessible-tenant set) must not query a table per transaction, so tenant rows and each
+ * tenant's accessible set are cached in backend memory. Any change to hlauth.tenants fires
+ * a statement trigger that sends a relcache invalidation for the table; every backend's
+ * callback then bumps a generation counter and the cache is rebuilt on next use.
+ *
+ * Rows are read with index scans (no SPI, no permission checks: app roles need no grant on
+ * hlauth.tenants). This file must never trust a cached entry across a generation change,
+ * and must fail closed: an unknown or suspended tenant resolves to "not active".
+ */
+#include "hlauth.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "storage/lockdefs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(hlauth_tenants_changed);
+
+/* Column numbers of hlauth.tenants; checked against the catalog when first opened. */
+#define Anum_tenants_id		1
+#define Anum_tenants_kind	2
+#define Anum_tenants_parent 3
+#define Anum_tenants_status 4
+
+/* A cache larger than this is dropped and rebuilt rather than grown. */
+#define HL_TENANT_CACHE_MAX 100000
+
+typedef struct TenantEntry
+{
+	pg_uuid_t	id;				/* hash key */
+	bool		exists;
+	bool		active;			/* this row's own status */
+	HlTenantKind kind;
+	bool		has_parent;
+	pg_uuid_t	parent;
+} TenantEntry;
+
+typedef struct AccessEntry
+{
+	pg_uuid_t	id;				/* hash key: the principal's tenant */
+	int			count;
+	pg_uuid_t  *tenants;		/* sorted; in TenantCacheContext */
+} AccessEntry;
+
+static MemoryContext TenantCacheContext = NULL;
+static HTAB *TenantCache = NULL;
+static HTAB *AccessCache = NULL;
+static uint64 tenant_inval_count = 0;	/* bumped by the relcache callback */
+static uint64 tenant_cache_built = ~(uint64) 0;
+
+static Oid	tenants_relid = InvalidOid;
+static Oid	tenants_pkey = InvalidOid;
+static Oid	tenants_parent_idx = InvalidOid;
+
+static void
+tenants_relcache_callback(Datum arg, Oid relid)
+{
+	/* Never free memory here: a scan may be in progress. Just mark the cache stale. */
+	if (relid == InvalidOid || relid == tenants_relid)
+		tenant_inval_count++;
+	if (relid == InvalidOid)
+		tenants_relid = InvalidOid;
+}
+
+void
+HlTenantsInit(void)
+{
+	CacheRegisterRelcacheCallback(tenants_relcache_callback, (Datum) 0);
+}
+
+const char *
+HlTenantKindName(HlTenantKind kind)
+{
+	switch (kind)
+	{
+		case HL_TENANT_AGENCY:
+			return "agency";
+		case HL_TENANT_ACCOUNT:
+			return "account";
+		case HL_TENANT_APP:
+			return "app";
+	}
+	return "unknown";
+}
+
+static void
+lookup_relation_oids(void)
+{
+	Oid			nsp = get_namespace_oid("hlauth", true);
+
+	tenants_relid = OidIsValid(nsp) ? get_relname_relid("tenants", nsp) : InvalidOid;
+	tenants_pkey = OidIsValid(nsp) ? get_relname_relid("tenants_pkey", nsp) : InvalidOid;
+	tenants_parent_idx = OidIsValid(nsp) ? get_relname_relid("tenants_parent_idx", nsp) : InvalidOid;
+	if (!OidIsValid(tenants_relid) || !OidIsValid(tenants_pkey) || !OidIsValid(tenants_parent_idx))
+	{
+		tenants_relid = InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hlauth is not installed in this database"),
+				 errhint("Run CREATE EXTENSION hlauth.")));
+	}
+}
+
+/* Open hlauth.tenants (this processes pending invalidations), then drop a stale cache. */
+static Relation
+open_tenants(void)
+{
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!OidIsValid(tenants_relid))
+		lookup_relation_oids();
+	rel = table_open(tenants_relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	if (desc->natts < Anum_tenants_status ||
+		TupleDescAttr(desc, Anum_tenants_id - 1)->atttypid != UUIDOID ||
+		TupleDescAttr(desc, Anum_tenants_parent - 1)->atttypid != UUIDOID)
+		elog(ERROR, "hlauth.tenants does not have the expected columns");
+
+	if (TenantCache == NULL || tenant_cache_built != tenant_inval_count ||
+		hash_get_num_entries(TenantCache) > HL_TENANT_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (TenantCacheContext == NULL)
+			TenantCacheContext = AllocSetContextCreate(CacheMemoryContext,
+													   "hlauth tenant cache",
+													   ALLOCSET_DEFAULT_SIZES);
+		else
+			MemoryContextReset(TenantCacheContext);
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(TenantEntry);
+		ctl.hcxt = TenantCacheContext;
+		TenantCache = hash_create("hlauth tenants", 256, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ctl.entrysize = sizeof(AccessEntry);
+		AccessCache = hash_create("hlauth accessible tenants", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		tenant_cache_built = tenant_inval_count;
+	}
+	return rel;
+}
+
+static HlTenantKind
+kind_from_text(Datum d)
+{
+	char	   *s = TextDatumGetCString(d);
+
+	if (strcmp(s, "agency") == 0)
+		return HL_TENANT_AGENCY;
+	if (strcmp(s, "account") == 0)
+		return HL_TENANT_ACCOUNT;
+	if (strcmp(s, "app") == 0)
+		return HL_TENANT_APP;
+	elog(ERROR, "hlauth.tenants holds an unknown kind \"%s\"", s);
+	return HL_TENANT_AGENCY;	/* keep compiler quiet */
+}
+
+static void
+entry_from_tuple(TenantEntry *e, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	e->exists = true;
+	e->kind = kind_from_text(heap_getattr(tup, Anum_tenants_kind, desc, &isnull));
+	d = heap_getattr(tup, Anum_tenants_status, desc, &isnull);
+	e->active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+	d = heap_getattr(tup, Anum_tenants_parent, desc, &isnull);
+	e->has_parent = !isnull;
+	if (!isnull)
+		memcpy(&e->parent, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+}
+
+/* One tenant row, from the cache or an index scan. rel must come from open_tenants(). */
+static TenantEntry *
+tenant_get(Relation rel, const pg_uuid_t *id)
+{
+	TenantEntry *e;
+	bool		found;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	e = (TenantEntry *) hash_search(TenantCache, id, HASH_FIND, &found);
+	if (found)
+		return e;
+
+	ScanKeyInit(&key, Anum_tenants_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+	scan = systable_beginscan(rel, tenants_pkey, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+
+	e = (TenantEntry *) hash_search(TenantCache, id, HASH_ENTER, &found);
+	memset(((char *) e) + sizeof(pg_uuid_t), 0, sizeof(TenantEntry) - sizeof(pg_uuid_t));
+	if (HeapTupleIsValid(tup))
+		entry_from_tuple(e, tup, RelationGetDescr(rel));
+	systable_endscan(scan);
+	return e;
+}
+
+static bool
+resolve(Relation rel, const pg_uuid_t *tenant, HlTenantPath *path)
+{
+	TenantEntry *e = tenant_get(rel, tenant);
+	pg_uuid_t	cur = *tenant;
+	int			depth;
+
+	memset(path, 0, sizeof(*path));
+	if (!e->exists)
+		return false;
+	path->kind = e->kind;
+	path->active = true;
+
+	/* Walk up at most app -> account -> agency, checking shape and status. */
+	for (depth = 0; depth < 3; depth++)
+	{
+		if (!e->exists)
+		{
+			path->active = false;
+			return true;
+		}
+		if (!e->active)
+			path->active = false;
+		switch (e->kind)
+		{
+			case HL_TENANT_APP:
+				path->app = cur;
+				break;
+			case HL_TENANT_ACCOUNT:
+				path->account = cur;
+				break;
+			case HL_TENANT_AGENCY:
+				path->agency = cur;
+				return true;
+		}
+		if (!e->has_parent)
+		{
+			path->active = false;	/* malformed tree: fail closed */
+			return true;
+		}
+		cur = e->parent;
+		e = tenant_get(rel, &cur);
+	}
+	path->active = false;
+	return true;
+}
+
+bool
+HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path)
+{
+	Relation	rel = open_tenants();
+	bool		found = resolve(rel, tenant, path);
+
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static int
+hl_uuid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(pg_uuid_t));
+}
+
+/* Append the active children of `parent` of the given kind. */
+static void
+collect_children(Relation rel, const pg_uuid_t *parent, HlTenantKind kind,
+				 pg_uuid_t **out, int *n, int *cap)
+{
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	ScanKeyInit(&key, Anum_tenants_parent, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(parent));
+	scan = systable_beginscan(rel, tenants_parent_idx, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TenantEntry child;
+		bool		isnull;
+
+		entry_from_tuple(&child, tup, desc);
+		if (!child.active || child.kind != kind)
+			continue;
+		if (*n >= *cap)
+		{
+			*cap *= 2;
+			*out = (pg_uuid_t *) repalloc(*out, sizeof(pg_uuid_t) * *cap);
+		}
+		memcpy(&(*out)[(*n)++],
+			   DatumGetUUIDP(heap_getattr(tup, Anum_tenants_id, desc, &isnull)),
+			   sizeof(pg_uuid_t));
+	}
+	systable_endscan(scan);
+}
+
+/*
+ * The tenants a principal acting at `tenant` may reach, sorted: the tenant itself and
+ * every active tenant beneath it; an app also reaches its own account (an app acts on
+ * its account's data). Empty when the tenant or anything above it is not active.
+ * The result lives in the cache until the next invalidation; callers copy it.
+ */
+const pg_uuid_t *
+HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int *count)
+{
+	Relation	rel;
+	AccessEntry *a;
+	bool		found;
+	HlTenantPath path;
+	MemoryContext old;
+	pg_uuid_t  *list;
+	int			n = 0,
+				cap = 16,
+				i;
+
+	/*
+	 * Hot path: a current cache answers without touching the table. Invalidations were
+	 * processed when this transaction started and when its statement locked its tables,
+	 * so the cache is as fresh as the statement's own view of the data.
+	 */
+	if (AccessCache != NULL && tenant_cache_built == tenant_inval_count)
+	{
+		a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_FIND, &found);
+		if (found)
+		{
+			*count = a->count;
+			return a->tenants;
+		}
+	}
+
+	rel = open_tenants();
+
+	old = MemoryContextSwitchTo(TenantCacheContext);
+	list = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * cap);
+	if (resolve(rel, tenant, &path) && path.active && path.kind == kind)
+	{
+		list[n++] = *tenant;
+		if (kind == HL_TENANT_AGENCY)
+		{
+			int			accounts_end;
+
+			collect_children(rel, tenant, HL_TENANT_ACCOUNT, &list, &n, &cap);
+			accounts_end = n;
+			for (i = 1; i < accounts_end; i++)
+			{
+				pg_uuid_t	acct = list[i];
+
+				collect_children(rel, &acct, HL_TENANT_APP, &list, &n, &cap);
+			}
+		}
+		else if (kind == HL_TENANT_ACCOUNT)
+			collect_children(rel, tenant, HL_TENANT_APP, &list, &n, &cap);
+		else
+			list[n++] = path.account;
+		qsort(list, n, sizeof(pg_uuid_t), hl_uuid_cmp);
+	}
+	MemoryContextSwitchTo(old);
+
+	a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_ENTER, &found);
+	a->count = n;
+	a->tenants = list;
+	table_close(rel, AccessShareLock);
+	*count = n;
+	return list;
+}
+
+/*
+ * Statement trigger on hlauth.tenants: tell every backend (this one included, at the next
+ * command) that its tenant cache is stale. Sent at commit, so aborted changes send nothing.
+ */
+Datum
+hlauth_tenants_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hlauth_internal.tenants_changed() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	PG_RETURN_POINTER(NULL);
+}
