@@ -60,6 +60,81 @@ scope_byte(char c)
 								"0123456789_-/.*", c) != NULL;
 }
 
+/* Segments of s[0..len) split on '/', each non-empty and wildcard-free. Returns the
+ * number of segments, or -1. */
+static int
+ref_path_segments(const char *s, size_t len)
+{
+	int			n = 0;
+	size_t		start = 0;
+
+	for (size_t i = 0; i <= len; i++)
+	{
+		if (i < len && s[i] != '/')
+		{
+			if (s[i] == '*' || s[i] == '.')
+				return -1;
+			continue;
+		}
+		if (i == start)
+			return -1;
+		n++;
+		start = i + 1;
+	}
+	return n;
+}
+
+/*
+ * Reference validator, written from the grammar in scope.h rather than from scope.c:
+ *	"*" | path "." action | path "." "*" | path "/" "*"
+ * with 1..8 path segments in total (a trailing "*" counts as one), an action being one
+ * segment, and at most HLA_SCOPE_MAX_LEN bytes.
+ */
+static bool
+ref_valid(const char *s, size_t len)
+{
+	const char *dot;
+	int			segs;
+
+	if (len == 0 || len > HLA_SCOPE_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!scope_byte(s[i]))
+			return false;
+	if (len == 1 && s[0] == '*')
+		return true;
+
+	dot = memchr(s, '.', len);
+	if (dot)
+	{
+		size_t		plen = (size_t) (dot - s);
+		const char *act = dot + 1;
+		size_t		alen = len - plen - 1;
+
+		if (alen == 0 || memchr(act, '.', alen) || memchr(act, '/', alen))
+			return false;
+		if (memchr(act, '*', alen) && !(alen == 1 && act[0] == '*'))
+			return false;
+		segs = ref_path_segments(s, plen);
+		return segs >= 1 && segs <= HLA_SCOPE_MAX_SEGMENTS;
+	}
+	if (len < 3 || s[len - 1] != '*' || s[len - 2] != '/')
+		return false;
+	segs = ref_path_segments(s, len - 2);
+	return segs >= 1 && segs + 1 <= HLA_SCOPE_MAX_SEGMENTS;
+}
+
+/* Reference kind of a scope that ref_valid accepts. */
+static hla_scope_kind
+ref_kind(const char *s, size_t len)
+{
+	if (len == 1)
+		return s[0] == '*' ? HLA_SCOPE_ALL : HLA_SCOPE_EXACT;
+	if (s[len - 1] != '*')
+		return HLA_SCOPE_EXACT;
+	return s[len - 2] == '.' ? HLA_SCOPE_ANY_ACTION : HLA_SCOPE_SUBTREE;
+}
+
 /* The checks every single scope gets, valid or not. */
 static bool
 check_one(const char *s, size_t len)
@@ -72,6 +147,8 @@ check_one(const char *s, size_t len)
 	REQUIRE(e != HLA_SCOPE_TOO_MANY, s, len, NULL, 0);
 	REQUIRE(text != NULL && text[0] != '\0', s, len, NULL, 0);
 	REQUIRE(hla_scope_check(s, len, NULL) == e, s, len, NULL, 0);
+	/* accepted exactly when the reference grammar accepts */
+	REQUIRE((e == HLA_SCOPE_OK) == ref_valid(s, len), s, len, NULL, 0);
 	if (e != HLA_SCOPE_OK)
 	{
 		REQUIRE(pos <= len, s, len, NULL, 0);
@@ -106,6 +183,7 @@ check_one(const char *s, size_t len)
 		REQUIRE(hla_scopes_parse(s, len, one, 2, &err, &epos) == 1, s, len, NULL, 0);
 		REQUIRE(one[0].ptr == s && one[0].len == len, s, len, NULL, 0);
 	}
+	REQUIRE(hla_scope_kind_of(s, len) == ref_kind(s, len), s, len, NULL, 0);
 	REQUIRE(hla_scope_covers(s, len, s, len), s, len, NULL, 0);
 	REQUIRE(hla_scope_overlaps(s, len, s, len), s, len, NULL, 0);
 	REQUIRE(hla_scope_covers("*", 1, s, len), s, len, NULL, 0);

@@ -1112,6 +1112,10 @@ test_span_cmp(void **state)
 	/* unsigned bytes: 0x80.. sort after ASCII */
 	assert_int_equal(cmp_s("\xC3", 1, "z", 1), 1);
 	assert_int_equal(cmp_s("z", 1, "\x80", 1), -1);
+	/* NUL is just another byte, not a terminator */
+	assert_int_equal(cmp_s("a\0b", 3, "a\0c", 3), -1);
+	assert_int_equal(cmp_s("a\0c", 3, "a\0b", 3), 1);
+	assert_int_equal(cmp_s("a", 1, "a\0", 2), -1);
 	/* only len bytes count */
 	assert_int_equal(cmp_s("a.bX", 3, "a.bY", 3), 0);
 }
