@@ -251,8 +251,8 @@ context_set(const char *value)
 }
 
 /*
- * SET ROLE and SET SESSION AUTHORIZATION end the context: it was established for the
- * role that authenticated, not for whichever role the session becomes next.
+ * SET ROLE, SET SESSION AUTHORIZATION and RESET ALL end the context: it was established
+ * for the role that authenticated, not for whichever role the session becomes next.
  */
 static void
 hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -266,8 +266,10 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	{
 		VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
 
-		role_change = stmt->name != NULL &&
-			(strcmp(stmt->name, "role") == 0 || strcmp(stmt->name, "session_authorization") == 0);
+		/* RESET ALL resets the role too. */
+		role_change = stmt->kind == VAR_RESET_ALL ||
+			(stmt->name != NULL &&
+			 (strcmp(stmt->name, "role") == 0 || strcmp(stmt->name, "session_authorization") == 0));
 	}
 
 	if (prev_ProcessUtility)

@@ -20,14 +20,31 @@
 
 #define PAIR_LIMIT	16			/* spans compared pairwise / in triples */
 
+/* Print s[0..len) with non-printable bytes escaped. */
+static void
+show(const char *name, const char *s, size_t len)
+{
+	fprintf(stderr, "  %s = \"", name);
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			fputc(c, stderr);
+		else
+			fprintf(stderr, "\\x%02X", c);
+	}
+	fprintf(stderr, "\" (%zu bytes)\n", len);
+}
+
 static void
 die(const char *what, const char *a, size_t alen, const char *b, size_t blen)
 {
 	fprintf(stderr, "scope_fuzz: property violated: %s\n", what);
 	if (a)
-		fprintf(stderr, "  a = \"%.*s\" (%zu bytes)\n", (int) alen, a, alen);
+		show("a", a, alen);
 	if (b)
-		fprintf(stderr, "  b = \"%.*s\" (%zu bytes)\n", (int) blen, b, blen);
+		show("b", b, blen);
 	abort();
 }
 
@@ -166,6 +183,39 @@ check_one(const char *s, size_t len)
 			/* any other structural error means every byte was in the alphabet */
 			for (size_t i = 0; i < len; i++)
 				REQUIRE(scope_byte(s[i]), s, len, NULL, 0);
+		}
+		/* the position points at what the error names */
+		switch (e)
+		{
+			case HLA_SCOPE_TOO_LONG:
+				REQUIRE(pos == HLA_SCOPE_MAX_LEN, s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_EMPTY_SEGMENT:
+				REQUIRE(pos == 0 || s[pos - 1] == '.' || s[pos - 1] == '/', s, len, NULL, 0);
+				REQUIRE(pos == len || s[pos] == '.' || s[pos] == '/', s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_NO_ACTION:
+				REQUIRE(pos == len && memchr(s, '.', len) == NULL, s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_EMPTY_ACTION:
+				REQUIRE(pos == len && s[len - 1] == '.', s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_EXTRA_DOT:
+				REQUIRE(pos < len && s[pos] == '.' && memchr(s, '.', pos) != NULL,
+						s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_SLASH_IN_ACTION:
+				REQUIRE(pos < len && s[pos] == '/' && memchr(s, '.', pos) != NULL,
+						s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_BAD_WILDCARD:
+				REQUIRE(pos < len && s[pos] == '*', s, len, NULL, 0);
+				break;
+			case HLA_SCOPE_TOO_DEEP:
+				REQUIRE(pos > 0 && pos < len && s[pos - 1] == '/', s, len, NULL, 0);
+				break;
+			default:
+				break;
 		}
 		return false;
 	}
@@ -313,10 +363,54 @@ check_set(const char *s, size_t len)
 		REQUIRE(err != HLA_SCOPE_OK && valid_error(err), s, len, NULL, 0);
 		REQUIRE(err != HLA_SCOPE_EMPTY, s, len, NULL, 0);
 		REQUIRE(pos <= len, s, len, NULL, 0);
-		return;
 	}
-	REQUIRE(n <= HLA_SCOPES_MAX, s, len, NULL, 0);
-	REQUIRE(err == HLA_SCOPE_OK, s, len, NULL, 0);
+	else
+	{
+		REQUIRE(n <= HLA_SCOPES_MAX, s, len, NULL, 0);
+		REQUIRE(err == HLA_SCOPE_OK, s, len, NULL, 0);
+	}
+
+	/*
+	 * Reference: split on ASCII spaces ourselves. The result must be the same spans, or
+	 * the first failing token's error at its offset into s, or TOO_MANY at the start of
+	 * the 257th token.
+	 */
+	{
+		size_t		at = 0;
+		int			t = 0;
+
+		for (;;)
+		{
+			size_t		start,
+						tpos;
+			hla_scope_error te;
+
+			while (at < len && s[at] == ' ')
+				at++;
+			if (at >= len)
+				break;
+			start = at;
+			while (at < len && s[at] != ' ')
+				at++;
+			if (t == HLA_SCOPES_MAX)
+			{
+				REQUIRE(n == -1 && err == HLA_SCOPE_TOO_MANY && pos == start, s, len, NULL, 0);
+				return;
+			}
+			te = hla_scope_check(s + start, at - start, &tpos);
+			if (te != HLA_SCOPE_OK)
+			{
+				REQUIRE(n == -1 && err == te && pos == start + tpos,
+						s + start, at - start, NULL, 0);
+				return;
+			}
+			/* a valid token: parse must have stored it (or failed on a later one) */
+			REQUIRE(n == -1 || (t < n && spans[t].ptr == s + start && spans[t].len == at - start),
+					s + start, at - start, NULL, 0);
+			t++;
+		}
+		REQUIRE(n == t, s, len, NULL, 0);
+	}
 
 	for (i = 0; i < n; i++)
 	{
