@@ -70,7 +70,7 @@ CREATE FUNCTION hlauth.scopes_contained(hlauth.scopes, hlauth.scopes) RETURNS bo
 CREATE FUNCTION hlauth.scopes_overlap(hlauth.scopes, hlauth.scopes) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'scopes_overlap' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.scopes_intersect(hlauth.scopes, hlauth.scopes) RETURNS hlauth.scopes
-	AS 'MODULE_PATHNAME', 'scopes_intersect' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	AS 'MODULE_PATHNAME', 'scopes_intersect' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION hlauth.scopes_union(hlauth.scopes, hlauth.scopes) RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'scopes_union' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION hlauth.scopes_count(hlauth.scopes) RETURNS integer
@@ -79,6 +79,8 @@ CREATE FUNCTION hlauth.scopes_to_array(hlauth.scopes) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'scopes_to_array' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.scopes(text[]) RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'scopes_from_array' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION hlauth.scopes_hash(hlauth.scopes) RETURNS integer
+	AS 'MODULE_PATHNAME', 'scopes_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.scope_is_valid(text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'scope_is_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 
@@ -94,12 +96,13 @@ COMMENT ON FUNCTION hlauth.scopes_union(hlauth.scopes, hlauth.scopes) IS 'All sc
 COMMENT ON FUNCTION hlauth.scopes_count(hlauth.scopes) IS 'Number of scopes in the canonical set';
 COMMENT ON FUNCTION hlauth.scopes_to_array(hlauth.scopes) IS 'The canonical scopes as a text array';
 COMMENT ON FUNCTION hlauth.scopes(text[]) IS 'A scope set from an array: each element must be exactly one scope';
+COMMENT ON FUNCTION hlauth.scopes_hash(hlauth.scopes) IS 'Hash of a scope set, for GROUP BY, DISTINCT and hash joins';
 COMMENT ON FUNCTION hlauth.scope_is_valid(text) IS 'Is this text exactly one valid scope? Never raises';
 
 CREATE OPERATOR hlauth.= (
 	LEFTARG = hlauth.scopes, RIGHTARG = hlauth.scopes, FUNCTION = hlauth.scopes_eq,
 	COMMUTATOR = OPERATOR(hlauth.=), NEGATOR = OPERATOR(hlauth.<>),
-	RESTRICT = eqsel, JOIN = eqjoinsel
+	RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
 );
 CREATE OPERATOR hlauth.<> (
 	LEFTARG = hlauth.scopes, RIGHTARG = hlauth.scopes, FUNCTION = hlauth.scopes_ne,
@@ -133,6 +136,11 @@ COMMENT ON OPERATOR hlauth.<@(text, hlauth.scopes) IS 'the scope is granted by t
 COMMENT ON OPERATOR hlauth.@>(hlauth.scopes, hlauth.scopes) IS 'the left set grants every scope of the right';
 COMMENT ON OPERATOR hlauth.<@(hlauth.scopes, hlauth.scopes) IS 'every scope of the left set is granted by the right';
 COMMENT ON OPERATOR hlauth.&&(hlauth.scopes, hlauth.scopes) IS 'some scope is granted by both sets';
+
+CREATE OPERATOR CLASS hlauth.scopes_hash_ops DEFAULT FOR TYPE hlauth.scopes USING hash AS
+	OPERATOR 1 hlauth.= (hlauth.scopes, hlauth.scopes),
+	FUNCTION 1 hlauth.scopes_hash(hlauth.scopes);
+COMMENT ON OPERATOR CLASS hlauth.scopes_hash_ops USING hash IS 'hash equality of canonical scope sets';
 
 CREATE CAST (text[] AS hlauth.scopes) WITH FUNCTION hlauth.scopes(text[]);
 COMMENT ON CAST (text[] AS hlauth.scopes) IS 'each array element must be exactly one scope';
@@ -171,6 +179,10 @@ CREATE FUNCTION hlauth_internal.tenants_check_shape() RETURNS trigger
 DECLARE
 	parent_kind text;
 BEGIN
+	IF NEW.kind IS NULL OR NEW.kind NOT IN ('agency', 'account', 'app') THEN
+		RAISE EXCEPTION 'invalid tenant kind "%"', NEW.kind
+			USING ERRCODE = '23514', HINT = 'A tenant is an agency, an account or an app.';
+	END IF;
 	IF TG_OP = 'UPDATE' AND NEW.kind IS DISTINCT FROM OLD.kind THEN
 		RAISE EXCEPTION 'the kind of tenant % cannot change', OLD.id
 			USING ERRCODE = '55000', HINT = 'Create a new tenant of the other kind.';
@@ -179,7 +191,15 @@ BEGIN
 		RAISE EXCEPTION 'the id of tenant % cannot change', OLD.id USING ERRCODE = '55000';
 	END IF;
 	IF NEW.kind = 'agency' THEN
+		IF NEW.parent IS NOT NULL THEN
+			RAISE EXCEPTION 'an agency has no parent tenant' USING ERRCODE = '23514';
+		END IF;
 		RETURN NEW;
+	END IF;
+	IF NEW.parent IS NULL THEN
+		RAISE EXCEPTION 'an % must belong to an %', NEW.kind,
+			CASE NEW.kind WHEN 'account' THEN 'agency' ELSE 'account' END
+			USING ERRCODE = '23514', HINT = 'Pass the parent tenant to hlauth.create_tenant().';
 	END IF;
 	SELECT t.kind INTO parent_kind FROM hlauth.tenants t WHERE t.id OPERATOR(pg_catalog.=) NEW.parent;
 	IF parent_kind IS NULL THEN
@@ -365,6 +385,8 @@ BEGIN
 			AND p.polname IN ('hlauth_select', 'hlauth_insert', 'hlauth_update', 'hlauth_delete')) <> 4
 	   OR (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
 			AND t.tgname IN ('hlauth_require_context', 'hlauth_no_truncate') AND t.tgenabled <> 'D') <> 2
+	   OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+			AND p.polpermissive AND p.polname NOT LIKE 'hlauth\_%')
 	THEN
 		RAISE EXCEPTION 'table % is not fully protected', tbl USING ERRCODE = '55000';
 	END IF;
@@ -392,6 +414,12 @@ CREATE FUNCTION hlauth_internal.forget_dropped_tables() RETURNS void
 		  WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pt.relid) $$;
 COMMENT ON FUNCTION hlauth_internal.forget_dropped_tables() IS 'Drops registry rows of tables that no longer exist';
 
+-- New partitions of a protected table are protected like their parent. Harmless to call
+-- directly: it only adds protection. Re-entrant calls (from protect()'s own DDL) return at once.
+CREATE FUNCTION hlauth_internal.protect_new_partitions() RETURNS void
+	AS 'MODULE_PATHNAME', 'hlauth_protect_new_partitions' LANGUAGE C;
+COMMENT ON FUNCTION hlauth_internal.protect_new_partitions() IS 'Protects partitions of protected tables that are not protected yet';
+
 -- Runs after every DDL command, as the role that ran it.
 CREATE FUNCTION hlauth_internal.guard_protection() RETURNS event_trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -399,6 +427,7 @@ DECLARE
 	r record;
 BEGIN
 	PERFORM hlauth_internal.forget_dropped_tables();
+	PERFORM hlauth_internal.protect_new_partitions();
 	FOR r IN SELECT pt.relid, pt.fingerprint FROM hlauth_internal.protected_tables pt LOOP
 		IF hlauth_internal.protection_fingerprint(r.relid) IS DISTINCT FROM r.fingerprint THEN
 			IF hlauth_internal.is_admin() THEN
@@ -416,8 +445,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION hlauth_internal.guard_protection() IS 'Event trigger: refuses DDL that weakens a protected table unless run by hlauth_admin';
-CREATE EVENT TRIGGER hlauth_guard_protection ON ddl_command_end
-	EXECUTE FUNCTION hlauth_internal.guard_protection();
 
 -- Drops hlauth's policies and triggers on a table, quietly (as the caller: owner or admin).
 CREATE FUNCTION hlauth_internal.drop_protection_objects(tbl regclass) RETURNS void
@@ -446,6 +473,7 @@ GRANT EXECUTE ON FUNCTION hlauth_internal.is_admin() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.protection_fingerprint(regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.register_protection(regclass, name, text, text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.forget_dropped_tables() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION hlauth_internal.protect_new_partitions() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.guard_protection() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.require_context() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.refuse_truncate() TO PUBLIC;
@@ -517,8 +545,15 @@ BEGIN
 		write_check := format(' AND hlauth.has_scope(%L)', write_scope);
 	END IF;
 
-	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
-	EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+	FOR idx IN SELECT p.polname FROM pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+				AND p.polpermissive AND p.polname NOT LIKE 'hlauth\_%' LOOP
+		RAISE EXCEPTION 'table % has a permissive policy "%"', tbl, idx.polname
+			USING ERRCODE = '55000',
+				  DETAIL = 'Permissive policies are combined with OR: it would widen hlauth''s tenant isolation.',
+				  HINT = 'Drop it, or recreate it AS RESTRICTIVE.';
+	END LOOP;
+
+	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
 	PERFORM hlauth_internal.drop_protection_objects(tbl);
 	EXECUTE format('CREATE POLICY hlauth_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s%s)',
 				   tbl, visible, read_check);
@@ -553,30 +588,58 @@ BEGIN
 				  HINT = 'Make the tenant column part of every unique key, e.g. UNIQUE (account_id, email).';
 	END LOOP;
 
+	-- Partitions are tables of their own: protect each, so direct access is isolated too.
+	-- (Before registering the parent, so the DDL guard does not protect them a second time.)
+	FOR idx IN SELECT i.inhrelid::regclass AS child FROM pg_inherits i
+				WHERE i.inhparent OPERATOR(pg_catalog.=) tbl ORDER BY i.inhrelid LOOP
+		PERFORM hlauth.protect(idx.child, tenant_column, read_scope, write_scope, tenant_kind);
+	END LOOP;
+
 	PERFORM hlauth_internal.register_protection(tbl, tenant_column, tenant_kind, read_scope, write_scope);
 END
 $$;
 COMMENT ON FUNCTION hlauth.protect(regclass, name, text, text, text) IS 'Isolates a table by tenant: RLS enabled and forced, hlauth policies, tenant column default, write guard';
 
-CREATE FUNCTION hlauth.unprotect(tbl regclass) RETURNS void
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION hlauth_internal.remove_protection(tbl regclass) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	reg record;
+	child record;
 BEGIN
-	IF NOT hlauth_internal.is_admin() THEN
-		RAISE EXCEPTION 'permission denied: removing the protection of table % requires hlauth_admin', tbl
-			USING ERRCODE = '42501', HINT = 'Ask an hlauth_admin (GRANT hlauth_admin TO ...) to run it.';
-	END IF;
 	SELECT * INTO reg FROM hlauth_internal.protected_tables pt WHERE pt.relid OPERATOR(pg_catalog.=) tbl;
 	IF NOT FOUND THEN
 		RAISE NOTICE 'table % is not protected', tbl;
 		RETURN;
 	END IF;
+	-- The parent first: while it is registered, the DDL guard would re-protect its partitions.
 	PERFORM hlauth_internal.unregister_protection(tbl);
+	FOR child IN SELECT i.inhrelid::regclass AS rel FROM pg_inherits i
+				  JOIN hlauth_internal.protected_tables pt ON pt.relid OPERATOR(pg_catalog.=) i.inhrelid
+				 WHERE i.inhparent OPERATOR(pg_catalog.=) tbl LOOP
+		PERFORM hlauth_internal.remove_protection(child.rel);
+	END LOOP;
 	PERFORM hlauth_internal.drop_protection_objects(tbl);
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', tbl, reg.tenant_column);
-	EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', tbl);
-	EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', tbl);
+	EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY', tbl);
 END
 $$;
-COMMENT ON FUNCTION hlauth.unprotect(regclass) IS 'Removes what hlauth.protect() added (hlauth_admin only)';
+REVOKE ALL ON FUNCTION hlauth_internal.remove_protection(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hlauth_internal.remove_protection(regclass) TO hlauth_admin;
+COMMENT ON FUNCTION hlauth_internal.remove_protection(regclass) IS 'Removes a table''s protection, whoever owns it (hlauth_admin only, through hlauth.unprotect)';
+
+CREATE FUNCTION hlauth.unprotect(tbl regclass) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT hlauth_internal.is_admin() THEN
+		RAISE EXCEPTION 'permission denied: removing the protection of table % requires hlauth_admin', tbl
+			USING ERRCODE = '42501', HINT = 'Ask an hlauth_admin (GRANT hlauth_admin TO ...) to run it.';
+	END IF;
+	PERFORM hlauth_internal.remove_protection(tbl);
+END
+$$;
+COMMENT ON FUNCTION hlauth.unprotect(regclass) IS 'Removes what hlauth.protect() added, partitions included (hlauth_admin only)';
+
+-- Last, so that it does not fire for the rest of this script.
+CREATE EVENT TRIGGER hlauth_guard_protection ON ddl_command_end
+	EXECUTE FUNCTION hlauth_internal.guard_protection();
+COMMENT ON EVENT TRIGGER hlauth_guard_protection IS 'hlauth: refuses DDL that weakens a protected table unless run by hlauth_admin; protects new partitions';

@@ -24,6 +24,7 @@
 #include "access/parallel.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -52,6 +53,7 @@ PG_FUNCTION_INFO_V1(hlauth_accessible_tenants);
 PG_FUNCTION_INFO_V1(hlauth_require_context_trigger);
 PG_FUNCTION_INFO_V1(hlauth_refuse_truncate_trigger);
 PG_FUNCTION_INFO_V1(hlauth_is_admin);
+PG_FUNCTION_INFO_V1(hlauth_protect_new_partitions);
 
 #define HL_CONTEXT_GUC		"hlauth.context"
 #define HL_CONTEXT_VERSION	"v1"
@@ -66,6 +68,7 @@ typedef struct HlContext
 	pg_uuid_t	account;		/* zero when acting at an agency */
 	pg_uuid_t	app;			/* zero unless acting at an app */
 	HlTenantKind kind;
+	Oid			role;			/* the session role that set it (GetOuterUserId) */
 	char		method[HL_METHOD_MAX];
 	Size		scopes_offset;	/* HlScopes varlena at (char *) ctx + scopes_offset */
 } HlContext;
@@ -99,7 +102,8 @@ context_serialize(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 	appendStringInfoString(&buf, HL_CONTEXT_VERSION);
 	append_uuid(&buf, "p", principal);
 	append_uuid(&buf, "t", tenant);
-	appendStringInfo(&buf, ";k=%s;m=%s", HlTenantKindName(path->kind), method);
+	appendStringInfo(&buf, ";k=%s;m=%s;r=%u", HlTenantKindName(path->kind), method,
+					 GetOuterUserId());
 	append_uuid(&buf, "ag", &path->agency);
 	append_uuid(&buf, "ac", &path->account);
 	append_uuid(&buf, "ap", &path->app);
@@ -177,12 +181,15 @@ context_parse(const char *value)
 	if (!take_field(&p, "m", &v) || p - v >= HL_METHOD_MAX)
 		return NULL;
 	memcpy(tmp.method, v, p - v);
+	if (!take_field(&p, "r", &v))
+		return NULL;
+	tmp.role = (Oid) strtoul(v, NULL, 10);
 	if (!parse_uuid_field(&p, "ag", &tmp.agency) ||
 		!parse_uuid_field(&p, "ac", &tmp.account) ||
 		!parse_uuid_field(&p, "ap", &tmp.app) ||
 		!take_field(&p, "s", &v))
 		return NULL;
-	scopes = HlScopesFromText(v, strlen(v), "hlauth.scopes");
+	scopes = HlScopesFromText(v, strlen(v));
 
 	off = MAXALIGN(sizeof(HlContext));
 	ctx = (HlContext *) malloc(off + VARSIZE(scopes));
@@ -367,6 +374,22 @@ hlauth_clear(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The context, if it belongs to the current session role. A role change by any path
+ * (SET ROLE, set_config('role', ...), a function's SET role clause, SET SESSION
+ * AUTHORIZATION) hides it: it was established for the role that authenticated.
+ * SECURITY DEFINER functions do not change the session role, so they still see it.
+ */
+static inline const HlContext *
+current_context(void)
+{
+	const HlContext *ctx = CurrentContext;
+
+	if (ctx != NULL && ctx->role != GetOuterUserId())
+		return NULL;
+	return ctx;
+}
+
 /* ---- accessors: STABLE, PARALLEL SAFE, no table access ---- */
 
 static bool
@@ -392,47 +415,47 @@ return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t *u)
 Datum
 hlauth_principal(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->principal : NULL);
+	return return_uuid(fcinfo, current_context() ? &current_context()->principal : NULL);
 }
 
 Datum
 hlauth_tenant(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->tenant : NULL);
+	return return_uuid(fcinfo, current_context() ? &current_context()->tenant : NULL);
 }
 
 Datum
 hlauth_agency(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->agency : NULL);
+	return return_uuid(fcinfo, current_context() ? &current_context()->agency : NULL);
 }
 
 Datum
 hlauth_account(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->account : NULL);
+	return return_uuid(fcinfo, current_context() ? &current_context()->account : NULL);
 }
 
 Datum
 hlauth_app(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, CurrentContext ? &CurrentContext->app : NULL);
+	return return_uuid(fcinfo, current_context() ? &current_context()->app : NULL);
 }
 
 Datum
 hlauth_tenant_kind(PG_FUNCTION_ARGS)
 {
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(HlTenantKindName(CurrentContext->kind)));
+	PG_RETURN_TEXT_P(cstring_to_text(HlTenantKindName(current_context()->kind)));
 }
 
 Datum
 hlauth_auth_method(PG_FUNCTION_ARGS)
 {
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(CurrentContext->method));
+	PG_RETURN_TEXT_P(cstring_to_text(current_context()->method));
 }
 
 Datum
@@ -441,9 +464,9 @@ hlauth_scopes(PG_FUNCTION_ARGS)
 	const HlScopes *s;
 	void	   *copy;
 
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		PG_RETURN_NULL();
-	s = CONTEXT_SCOPES(CurrentContext);
+	s = CONTEXT_SCOPES(current_context());
 	copy = palloc(VARSIZE(s));
 	memcpy(copy, s, VARSIZE(s));
 	PG_RETURN_POINTER(copy);
@@ -452,8 +475,8 @@ hlauth_scopes(PG_FUNCTION_ARGS)
 static bool
 context_has_scope(text *q)
 {
-	return CurrentContext != NULL &&
-		HlScopesGrantText(CONTEXT_SCOPES(CurrentContext), VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q));
+	return current_context() != NULL &&
+		HlScopesGrantText(CONTEXT_SCOPES(current_context()), VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q));
 }
 
 /* Never raises: no context, or a string that is not a valid scope, is simply false. */
@@ -468,7 +491,7 @@ hlauth_require_scope(PG_FUNCTION_ARGS)
 {
 	text	   *q = PG_GETARG_TEXT_PP(0);
 
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: no principal is authenticated in this transaction"),
@@ -492,9 +515,9 @@ static const pg_uuid_t *
 context_accessible(int *count)
 {
 	*count = 0;
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		return NULL;
-	return HlTenantsAccessible(&CurrentContext->tenant, CurrentContext->kind, count);
+	return HlTenantsAccessible(&current_context()->tenant, current_context()->kind, count);
 }
 
 Datum
@@ -550,7 +573,7 @@ hlauth_require_context_trigger(PG_FUNCTION_ARGS)
 	/* Roles that bypass row-level security bypass its write guard too (they are not isolated). */
 	if (has_bypassrls_privilege(GetUserId()))
 		PG_RETURN_POINTER(NULL);
-	if (CurrentContext == NULL)
+	if (current_context() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: no principal is authenticated in this transaction"),
@@ -560,7 +583,7 @@ hlauth_require_context_trigger(PG_FUNCTION_ARGS)
 	{
 		const char *scope = trigdata->tg_trigger->tgargs[0];
 
-		if (!HlScopesGrantText(CONTEXT_SCOPES(CurrentContext), scope, strlen(scope)))
+		if (!HlScopesGrantText(CONTEXT_SCOPES(current_context()), scope, strlen(scope)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: scope \"%s\" is required to write to table \"%s\"",
@@ -600,4 +623,40 @@ hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)
 				 errdetail("TRUNCATE ignores row-level security and would remove every tenant's rows."),
 				 errhint("Use DELETE, which removes only the current tenant's rows.")));
 	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * Event-trigger helper: protect every partition of a protected table that is not protected
+ * yet (a partition created or attached after protect()). It only ever adds protection, so
+ * anyone may call it. protect()'s own DDL fires the event trigger again: those nested calls
+ * return at once.
+ */
+Datum
+hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
+{
+	static bool in_progress = false;
+
+	if (in_progress)
+		PG_RETURN_VOID();
+	in_progress = true;
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT hlauth.protect(i.inhrelid::pg_catalog.regclass, pt.tenant_column, "
+						"pt.read_scope, pt.write_scope, pt.tenant_kind) "
+						"FROM pg_catalog.pg_inherits i "
+						"JOIN hlauth_internal.protected_tables pt ON pt.relid OPERATOR(pg_catalog.=) i.inhparent "
+						"WHERE NOT EXISTS (SELECT 1 FROM hlauth_internal.protected_tables c "
+						"WHERE c.relid OPERATOR(pg_catalog.=) i.inhrelid) "
+						"ORDER BY i.inhrelid", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not protect new partitions");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		in_progress = false;
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
 }

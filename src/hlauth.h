@@ -29,7 +29,7 @@ typedef struct HlScopes
 #define PG_GETARG_HLSCOPES_P(n) DatumGetHlScopesP(PG_GETARG_DATUM(n))
 #define PG_RETURN_HLSCOPES_P(x) PG_RETURN_POINTER(x)
 
-extern HlScopes *HlScopesFromText(const char *str, size_t len, const char *typname);
+extern HlScopes *HlScopesFromText(const char *str, size_t len);
 extern bool HlScopesGrantText(const HlScopes *set, const char *q, size_t qlen);
 extern bool HlScopesIsValidScope(const char *q, size_t qlen);
 extern char *HlScopesToCString(const HlScopes *set);

@@ -14,6 +14,7 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
 
 PG_FUNCTION_INFO_V1(scopes_in);
 PG_FUNCTION_INFO_V1(scopes_out);
@@ -32,6 +33,7 @@ PG_FUNCTION_INFO_V1(scopes_count);
 PG_FUNCTION_INFO_V1(scopes_to_array);
 PG_FUNCTION_INFO_V1(scopes_from_array);
 PG_FUNCTION_INFO_V1(scope_is_valid);
+PG_FUNCTION_INFO_V1(scopes_hash);
 
 /* Longest slice of a bad scope quoted back in an error message. */
 #define HL_QUOTE_MAX 64
@@ -78,42 +80,52 @@ scopes_build(const hla_span *spans, int n)
 }
 
 static void
-report_bad_scope(const char *str, size_t len, hla_scope_error err, size_t errpos,
-				 const char *typname)
+report_too_many(void)
 {
-	size_t		start = errpos,
-				end = errpos;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("too many scopes in a value of type hlauth.scopes"),
+			 errdetail("%s", hla_scope_error_text(HLA_SCOPE_TOO_MANY)),
+			 errhint("Grant a wildcard such as \"contacts.*\" instead of listing every scope.")));
+}
+
+/*
+ * Report a bad scope: the quoted scope is tok[0..toklen), the error at byte errpos of it.
+ * At most HL_QUOTE_MAX bytes are quoted, never cutting a multibyte character.
+ */
+static void
+report_bad_token(const char *tok, size_t toklen, hla_scope_error err, size_t errpos)
+{
 	int			quote_len;
 
 	if (err == HLA_SCOPE_TOO_MANY)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many scopes in a value of type %s", typname),
-				 errdetail("%s", hla_scope_error_text(err)),
-				 errhint("Grant a wildcard such as \"contacts.*\" instead of listing every scope.")));
+		report_too_many();
+	quote_len = pg_mbcliplen(tok, (int) toklen, (int) Min(toklen, HL_QUOTE_MAX));
+	ereport(ERROR,
+			(errcode(err == HLA_SCOPE_TOO_LONG ? ERRCODE_STRING_DATA_RIGHT_TRUNCATION :
+					 ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid scope \"%.*s%s\" in a value of type hlauth.scopes",
+					quote_len, tok, (size_t) quote_len < toklen ? "..." : ""),
+			 errdetail("At byte %zu of the scope: %s", errpos + 1, hla_scope_error_text(err)),
+			 errhint("Scopes look like \"contacts.readonly\" or \"calendars/events.write\" and are separated by single spaces.")));
+}
 
-	/* Quote the offending scope: the space-separated token around the error. */
+/* A bad scope inside a space-separated set: quote the token around the error. */
+static void
+report_bad_scope(const char *str, size_t len, hla_scope_error err, size_t errpos)
+{
+	size_t		start = errpos,
+				end = errpos;
+
 	while (start > 0 && str[start - 1] != ' ')
 		start--;
 	while (end < len && str[end] != ' ')
 		end++;
-	quote_len = (int) Min(end - start, HL_QUOTE_MAX);
-	/* Never cut a multibyte character in half in the message. */
-	quote_len = pg_mbcliplen(str + start, (int) (end - start), quote_len);
-
-	ereport(ERROR,
-			(errcode(err == HLA_SCOPE_TOO_LONG ? ERRCODE_STRING_DATA_RIGHT_TRUNCATION :
-					 ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid scope \"%.*s%s\" in a value of type %s",
-					quote_len, str + start, (size_t) quote_len < end - start ? "..." : "",
-					typname),
-			 errdetail("At byte %zu of the scope: %s", errpos - start + 1,
-					   hla_scope_error_text(err)),
-			 errhint("Scopes look like \"contacts.readonly\" or \"calendars/events.write\" and are separated by single spaces.")));
+	report_bad_token(str + start, end - start, err, errpos - start);
 }
 
 HlScopes *
-HlScopesFromText(const char *str, size_t len, const char *typname)
+HlScopesFromText(const char *str, size_t len)
 {
 	hla_span	spans[HLA_SCOPES_MAX];
 	hla_scope_error err;
@@ -122,7 +134,7 @@ HlScopesFromText(const char *str, size_t len, const char *typname)
 
 	n = hla_scopes_parse(str, len, spans, HLA_SCOPES_MAX, &err, &errpos);
 	if (n < 0)
-		report_bad_scope(str, len, err, errpos, typname);
+		report_bad_scope(str, len, err, errpos);
 	n = hla_scopes_canonicalize(spans, n);
 	return scopes_build(spans, n);
 }
@@ -177,7 +189,7 @@ scopes_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 
-	PG_RETURN_HLSCOPES_P(HlScopesFromText(str, strlen(str), "hlauth.scopes"));
+	PG_RETURN_HLSCOPES_P(HlScopesFromText(str, strlen(str)));
 }
 
 Datum
@@ -196,7 +208,7 @@ scopes_recv(PG_FUNCTION_ARGS)
 	int			nbytes;
 	char	   *str = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
 
-	PG_RETURN_HLSCOPES_P(HlScopesFromText(str, strlen(str), "hlauth.scopes"));
+	PG_RETURN_HLSCOPES_P(HlScopesFromText(str, strlen(str)));
 }
 
 Datum
@@ -309,8 +321,8 @@ scopes_intersect(PG_FUNCTION_ARGS)
 	HlScopes   *b = PG_GETARG_HLSCOPES_P(1);
 	hla_span	as[HLA_SCOPES_MAX];
 	hla_span	bs[HLA_SCOPES_MAX];
-	hla_span	out[HLA_SCOPES_MAX];
-	hla_span	minimal[HLA_SCOPES_MAX];
+	hla_span   *out;
+	hla_span   *minimal;
 	int			na = scopes_spans(a, as);
 	int			nb = scopes_spans(b, bs);
 	int			n = 0,
@@ -318,22 +330,20 @@ scopes_intersect(PG_FUNCTION_ARGS)
 				i,
 				j;
 
+	/* Every pair can contribute one scope before duplicates are removed. */
+	out = (hla_span *) palloc(sizeof(hla_span) * Max(na * nb, 1));
 	for (i = 0; i < na; i++)
 	{
 		for (j = 0; j < nb; j++)
 		{
-			const hla_span *narrower = NULL;
-
 			if (hla_scope_covers(as[i].ptr, as[i].len, bs[j].ptr, bs[j].len))
-				narrower = &bs[j];
+				out[n++] = bs[j];
 			else if (hla_scope_covers(bs[j].ptr, bs[j].len, as[i].ptr, as[i].len))
-				narrower = &as[i];
-			/* Each narrower scope comes from a or b, so there are at most na + nb. */
-			if (narrower != NULL && n < HLA_SCOPES_MAX)
-				out[n++] = *narrower;
+				out[n++] = as[i];
 		}
 	}
 	n = hla_scopes_canonicalize(out, n);
+	minimal = (hla_span *) palloc(sizeof(hla_span) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		covered = false;
@@ -343,6 +353,8 @@ scopes_intersect(PG_FUNCTION_ARGS)
 		if (!covered)
 			minimal[m++] = out[i];
 	}
+	if (m > HLA_SCOPES_MAX)
+		report_too_many();
 	PG_RETURN_HLSCOPES_P(scopes_build(minimal, m));
 }
 
@@ -357,10 +369,7 @@ scopes_union(PG_FUNCTION_ARGS)
 	n += scopes_spans(b, spans + n);
 	n = hla_scopes_canonicalize(spans, n);
 	if (n > HLA_SCOPES_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many scopes in a value of type %s", "hlauth.scopes"),
-				 errdetail("%s", hla_scope_error_text(HLA_SCOPE_TOO_MANY))));
+		report_too_many();
 	PG_RETURN_HLSCOPES_P(scopes_build(spans, n));
 }
 
@@ -405,7 +414,7 @@ scopes_from_array(PG_FUNCTION_ARGS)
 				 errmsg("a scope array must have one dimension")));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n > HLA_SCOPES_MAX)
-		report_bad_scope("", 0, HLA_SCOPE_TOO_MANY, 0, "hlauth.scopes");
+		report_too_many();
 	for (i = 0; i < n; i++)
 	{
 		text	   *t;
@@ -420,8 +429,9 @@ scopes_from_array(PG_FUNCTION_ARGS)
 		spans[i].ptr = VARDATA_ANY(t);
 		spans[i].len = VARSIZE_ANY_EXHDR(t);
 		err = hla_scope_check(spans[i].ptr, spans[i].len, &errpos);
+		/* Quote the whole element: it must be exactly one scope. */
 		if (err != HLA_SCOPE_OK)
-			report_bad_scope(spans[i].ptr, spans[i].len, err, errpos, "hlauth.scopes");
+			report_bad_token(spans[i].ptr, spans[i].len, err, errpos);
 	}
 	n = hla_scopes_canonicalize(spans, n);
 	PG_RETURN_HLSCOPES_P(scopes_build(spans, n));
@@ -434,4 +444,13 @@ scope_is_valid(PG_FUNCTION_ARGS)
 	text	   *q = PG_GETARG_TEXT_PP(0);
 
 	PG_RETURN_BOOL(HlScopesIsValidScope(VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q)));
+}
+
+/* Equal sets have identical canonical bytes, so hashing the bytes is consistent with =. */
+Datum
+scopes_hash(PG_FUNCTION_ARGS)
+{
+	HlScopes   *set = PG_GETARG_HLSCOPES_P(0);
+
+	PG_RETURN_DATUM(hash_any((const unsigned char *) set + VARHDRSZ, VARSIZE(set) - VARHDRSZ));
 }
