@@ -71,11 +71,16 @@ static Oid	tenants_parent_idx = InvalidOid;
 static void
 tenants_relcache_callback(Datum arg, Oid relid)
 {
-	/* Never free memory here: a scan may be in progress. Just mark the cache stale. */
+	/*
+	 * Never free memory here: a scan may be in progress. Mark the cache stale, and forget
+	 * the table's OIDs too: the table may have been dropped and created again (DROP and
+	 * CREATE EXTENSION), and they are looked up again cheaply on next use.
+	 */
 	if (relid == InvalidOid || relid == tenants_relid)
+	{
 		tenant_inval_count++;
-	if (relid == InvalidOid)
 		tenants_relid = InvalidOid;
+	}
 }
 
 void
