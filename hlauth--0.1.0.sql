@@ -77,7 +77,7 @@ CREATE FUNCTION hlauth.scopes_count(hlauth.scopes) RETURNS integer
 	AS 'MODULE_PATHNAME', 'scopes_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.scopes_to_array(hlauth.scopes) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'scopes_to_array' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION hlauth.scopes(text[]) RETURNS hlauth.scopes
+CREATE FUNCTION hlauth.scopes_from_array(text[]) RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'scopes_from_array' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION hlauth.scopes_hash(hlauth.scopes) RETURNS integer
 	AS 'MODULE_PATHNAME', 'scopes_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
@@ -95,7 +95,7 @@ COMMENT ON FUNCTION hlauth.scopes_intersect(hlauth.scopes, hlauth.scopes) IS 'Th
 COMMENT ON FUNCTION hlauth.scopes_union(hlauth.scopes, hlauth.scopes) IS 'All scopes of both sets';
 COMMENT ON FUNCTION hlauth.scopes_count(hlauth.scopes) IS 'Number of scopes in the canonical set';
 COMMENT ON FUNCTION hlauth.scopes_to_array(hlauth.scopes) IS 'The canonical scopes as a text array';
-COMMENT ON FUNCTION hlauth.scopes(text[]) IS 'A scope set from an array: each element must be exactly one scope';
+COMMENT ON FUNCTION hlauth.scopes_from_array(text[]) IS 'A scope set from an array: each element must be exactly one scope';
 COMMENT ON FUNCTION hlauth.scopes_hash(hlauth.scopes) IS 'Hash of a scope set, for GROUP BY, DISTINCT and hash joins';
 COMMENT ON FUNCTION hlauth.scope_is_valid(text) IS 'Is this text exactly one valid scope? Never raises';
 
@@ -142,7 +142,7 @@ CREATE OPERATOR CLASS hlauth.scopes_hash_ops DEFAULT FOR TYPE hlauth.scopes USIN
 	FUNCTION 1 hlauth.scopes_hash(hlauth.scopes);
 COMMENT ON OPERATOR CLASS hlauth.scopes_hash_ops USING hash IS 'hash equality of canonical scope sets';
 
-CREATE CAST (text[] AS hlauth.scopes) WITH FUNCTION hlauth.scopes(text[]);
+CREATE CAST (text[] AS hlauth.scopes) WITH FUNCTION hlauth.scopes_from_array(text[]);
 COMMENT ON CAST (text[] AS hlauth.scopes) IS 'each array element must be exactly one scope';
 
 -- ---------------------------------------------------------------------------
@@ -298,12 +298,12 @@ CREATE FUNCTION hlauth.auth_method() RETURNS text
 CREATE FUNCTION hlauth.scopes() RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'hlauth_scopes' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.has_scope(scope text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'hlauth_has_scope' LANGUAGE C STABLE STRICT PARALLEL SAFE LEAKPROOF;
+	AS 'MODULE_PATHNAME', 'hlauth_has_scope' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.require_scope(scope text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_require_scope' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION hlauth.can_access(tenant uuid) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'hlauth_can_access' LANGUAGE C STABLE STRICT PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION hlauth.accessible_tenants() RETURNS uuid[]
+	AS 'MODULE_PATHNAME', 'hlauth_can_access' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION hlauth.accessible_tenants(kind text DEFAULT NULL) RETURNS uuid[]
 	AS 'MODULE_PATHNAME', 'hlauth_accessible_tenants' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 
 COMMENT ON FUNCTION hlauth.principal() IS 'The authenticated principal of this transaction, or NULL';
@@ -317,7 +317,7 @@ COMMENT ON FUNCTION hlauth.scopes() IS 'The principal''s scopes, or NULL';
 COMMENT ON FUNCTION hlauth.has_scope(text) IS 'Do the principal''s scopes grant this scope? False with no principal or an invalid scope';
 COMMENT ON FUNCTION hlauth.require_scope(text) IS 'True if the principal''s scopes grant this scope; raises 42501 otherwise';
 COMMENT ON FUNCTION hlauth.can_access(uuid) IS 'May the principal reach rows of this tenant (its tenant and the active tenants beneath it)?';
-COMMENT ON FUNCTION hlauth.accessible_tenants() IS 'The tenants whose rows the principal may reach; empty with no principal';
+COMMENT ON FUNCTION hlauth.accessible_tenants(text) IS 'The tenants (of one kind: agency, account, app; or all when NULL) whose rows the principal may reach; empty with no principal or an unknown kind';
 
 CREATE FUNCTION hlauth.current_context() RETURNS jsonb
 	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -432,7 +432,7 @@ BEGIN
 		IF hlauth_internal.protection_fingerprint(r.relid) IS DISTINCT FROM r.fingerprint THEN
 			IF hlauth_internal.is_admin() THEN
 				RAISE WARNING 'the hlauth protection of table % was changed by hand', r.relid
-					USING HINT = 'Run hlauth.protect() again to restore it, or hlauth.unprotect() to remove it.';
+					USING HINT = 'The change is now recorded as the table''s protection. To restore hlauth''s own, run hlauth.unprotect() and then hlauth.protect().';
 				PERFORM hlauth_internal.accept_protection_change(r.relid);
 			ELSE
 				RAISE EXCEPTION 'permission denied: table % is protected by hlauth', r.relid
@@ -537,7 +537,9 @@ BEGIN
 		PERFORM hlauth_internal.unregister_protection(tbl);
 	END IF;
 
-	visible := format('(%I OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants()))', tenant_column);
+	-- Only tenants of the column's kind: an agency principal cannot file a row under the
+	-- agency's own id in an account_id column.
+	visible := format('(%I OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants(%L)))', tenant_column, tenant_kind);
 	IF read_scope IS NOT NULL THEN
 		read_check := format(' AND hlauth.has_scope(%L)', read_scope);
 	END IF;

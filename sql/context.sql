@@ -62,7 +62,7 @@ SELECT count(*) AS accessible_rows FROM ctx_all WHERE hlauth.can_access(id);
 SELECT hlauth.require_scope('contacts.readonly');
 SELECT hlauth.require_scope('*');
 -- STRICT accessors with a NULL argument
-SELECT hlauth.has_scope(NULL) IS NULL AS has_scope_null, hlauth.can_access(NULL) IS NULL AS can_access_null;
+SELECT hlauth.has_scope(NULL) AS has_scope_null_arg, hlauth.can_access(NULL) AS can_access_null_arg;
 
 -- A context set outside a transaction block ends with its own statement
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000001', 'c1100000-0000-0000-0000-000000000000', 'contacts.readonly');

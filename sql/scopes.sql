@@ -257,10 +257,10 @@ SELECT scopes_to_array('contacts.write contacts.read *') AS arr,
        array_length(scopes_to_array('contacts.write contacts.read *'), 1) AS len;
 
 -- text[] -> scopes: function and cast; each element must be exactly one scope
-SELECT scopes(ARRAY['contacts.write', 'contacts.read', 'contacts.write']) AS from_fn,
+SELECT scopes_from_array(ARRAY['contacts.write', 'contacts.read', 'contacts.write']) AS from_fn,
        ARRAY['calendars/*', 'Contacts.read']::scopes AS from_cast,
        '{}'::text[]::scopes AS from_empty,
-       scopes(ARRAY['*']) = '*'::scopes AS eq;
+       scopes_from_array(ARRAY['*']) = '*'::scopes AS eq;
 -- an element holding a space is rejected, never split; the error quotes the whole element
 SELECT ARRAY['contacts.read contacts.write']::scopes;
 \set VERBOSITY default
@@ -273,11 +273,11 @@ SELECT ARRAY['contacts..read']::scopes;
 SELECT ARRAY[' contacts.read']::scopes;
 SELECT ARRAY['cоntacts.readonly']::scopes;
 SELECT ARRAY[['a.x'], ['b.x']]::scopes;
-SELECT scopes(NULL::text[]) IS NULL AS strict;
+SELECT scopes_from_array(NULL::text[]) IS NULL AS strict;
 SELECT scopes_count((SELECT array_agg('s' || g || '.read') FROM generate_series(1, 256) g)::scopes) AS n_256;
 SELECT (SELECT array_agg('s' || g || '.read') FROM generate_series(1, 257) g)::scopes;
 -- Round trip through an array
-SELECT scopes(scopes_to_array(s)) = s AS round_trip
+SELECT scopes_from_array(scopes_to_array(s)) = s AS round_trip
   FROM (VALUES ('contacts.* calendars/events.write Contacts.read'::scopes), ('')) AS v(s);
 
 -- ---------------------------------------------------------------------------

@@ -479,11 +479,11 @@ context_has_scope(text *q)
 		HlScopesGrantText(CONTEXT_SCOPES(current_context()), VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q));
 }
 
-/* Never raises: no context, or a string that is not a valid scope, is simply false. */
+/* Never raises: no context, NULL, or a string that is not a valid scope, is simply false. */
 Datum
 hlauth_has_scope(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(context_has_scope(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_BOOL(!PG_ARGISNULL(0) && context_has_scope(PG_GETARG_TEXT_PP(0)));
 }
 
 Datum
@@ -511,35 +511,62 @@ hl_uuid_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(pg_uuid_t));
 }
 
+/* only: a tenant kind, or -1 for all kinds. */
 static const pg_uuid_t *
-context_accessible(int *count)
+context_accessible(int only, int *count)
 {
+	const HlContext *ctx = current_context();
+
 	*count = 0;
-	if (current_context() == NULL)
+	if (ctx == NULL)
 		return NULL;
-	return HlTenantsAccessible(&current_context()->tenant, current_context()->kind, count);
+	return HlTenantsAccessible(&ctx->tenant, ctx->kind, only, count);
 }
 
+/* NULL is never accessible. */
 Datum
 hlauth_can_access(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *t = PG_GETARG_UUID_P(0);
 	int			n;
-	const pg_uuid_t *list = context_accessible(&n);
+	const pg_uuid_t *list;
 
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	list = context_accessible(-1, &n);
 	PG_RETURN_BOOL(list != NULL && n > 0 &&
-				   bsearch(t, list, n, sizeof(pg_uuid_t),
-						   hl_uuid_cmp) != NULL);
+				   bsearch(PG_GETARG_UUID_P(0), list, n, sizeof(pg_uuid_t), hl_uuid_cmp) != NULL);
 }
 
+/*
+ * hlauth.accessible_tenants(kind text DEFAULT NULL): the accessible tenants of one kind
+ * ('agency', 'account', 'app'), or of every kind when NULL. An unknown kind reaches
+ * nothing (empty array): this function never raises, so policies stay leakproof.
+ */
 Datum
 hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 {
-	int			n,
+	int			only = -1;
+	int			n = 0,
 				i;
-	const pg_uuid_t *list = context_accessible(&n);
-	Datum	   *elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
+	const pg_uuid_t *list = NULL;
+	Datum	   *elems;
 
+	if (PG_NARGS() > 0 && !PG_ARGISNULL(0))
+	{
+		char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (strcmp(kind, "agency") == 0)
+			only = HL_TENANT_AGENCY;
+		else if (strcmp(kind, "account") == 0)
+			only = HL_TENANT_ACCOUNT;
+		else if (strcmp(kind, "app") == 0)
+			only = HL_TENANT_APP;
+		else
+			only = -2;
+	}
+	if (only != -2)
+		list = context_accessible(only, &n);
+	elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 		elems[i] = UUIDPGetDatum(&list[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));

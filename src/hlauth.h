@@ -55,7 +55,8 @@ typedef struct HlTenantPath
 
 extern void HlTenantsInit(void);
 extern bool HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path);
-extern const pg_uuid_t *HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int *count);
+extern const pg_uuid_t *HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind,
+											 int only, int *count);
 extern const char *HlTenantKindName(HlTenantKind kind);
 
 /* ---- context.c: the principal context ---- */

@@ -51,11 +51,15 @@ typedef struct TenantEntry
 	pg_uuid_t	parent;
 } TenantEntry;
 
+/* Index HL_ACCESS_ALL of the lists below holds every accessible tenant, whatever its kind. */
+#define HL_ACCESS_ALL 3
+
 typedef struct AccessEntry
 {
 	pg_uuid_t	id;				/* hash key: the principal's tenant */
-	int			count;
-	pg_uuid_t  *tenants;		/* sorted; in TenantCacheContext */
+	int			count[HL_ACCESS_ALL + 1];
+	pg_uuid_t  *tenants[HL_ACCESS_ALL + 1];	/* by HlTenantKind, and all; sorted; in
+											 * TenantCacheContext */
 } AccessEntry;
 
 static MemoryContext TenantCacheContext = NULL;
@@ -316,24 +320,39 @@ collect_children(Relation rel, const pg_uuid_t *parent, HlTenantKind kind,
 	systable_endscan(scan);
 }
 
+static pg_uuid_t *
+sorted_copy(const pg_uuid_t *src, int n)
+{
+	pg_uuid_t  *dst = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * Max(n, 1));
+
+	memcpy(dst, src, sizeof(pg_uuid_t) * n);
+	qsort(dst, n, sizeof(pg_uuid_t), hl_uuid_cmp);
+	return dst;
+}
+
 /*
- * The tenants a principal acting at `tenant` may reach, sorted: the tenant itself and
- * every active tenant beneath it; an app also reaches its own account (an app acts on
- * its account's data). Empty when the tenant or anything above it is not active.
+ * The tenants a principal acting at `tenant` (of kind `kind`) may reach, sorted: the tenant
+ * itself and every active tenant beneath it; an app also reaches its own account (an app
+ * acts on its account's data). `only` is a tenant kind to keep, or -1 for every kind.
+ * Empty when the tenant or anything above it is not active.
  * The result lives in the cache until the next invalidation; callers copy it.
  */
 const pg_uuid_t *
-HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int *count)
+HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *count)
 {
+	int			slot = (only < 0) ? HL_ACCESS_ALL : only;
 	Relation	rel;
 	AccessEntry *a;
 	bool		found;
 	HlTenantPath path;
 	MemoryContext old;
-	pg_uuid_t  *list;
-	int			n = 0,
-				cap = 16,
+	pg_uuid_t  *lists[3];
+	int			n[3] = {0, 0, 0};
+	int			cap[3] = {4, 16, 16};
+	int			k,
 				i;
+
+	Assert(slot >= 0 && slot <= HL_ACCESS_ALL);
 
 	/*
 	 * Hot path: a current cache answers without touching the table. Invalidations were
@@ -345,45 +364,55 @@ HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int *count)
 		a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_FIND, &found);
 		if (found)
 		{
-			*count = a->count;
-			return a->tenants;
+			*count = a->count[slot];
+			return a->tenants[slot];
 		}
 	}
 
 	rel = open_tenants();
 
 	old = MemoryContextSwitchTo(TenantCacheContext);
-	list = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * cap);
+	for (k = 0; k < 3; k++)
+		lists[k] = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * cap[k]);
 	if (resolve(rel, tenant, &path) && path.active && path.kind == kind)
 	{
-		list[n++] = *tenant;
+		lists[kind][n[kind]++] = *tenant;
 		if (kind == HL_TENANT_AGENCY)
 		{
-			int			accounts_end;
-
-			collect_children(rel, tenant, HL_TENANT_ACCOUNT, &list, &n, &cap);
-			accounts_end = n;
-			for (i = 1; i < accounts_end; i++)
+			collect_children(rel, tenant, HL_TENANT_ACCOUNT,
+							 &lists[HL_TENANT_ACCOUNT], &n[HL_TENANT_ACCOUNT], &cap[HL_TENANT_ACCOUNT]);
+			for (i = 0; i < n[HL_TENANT_ACCOUNT]; i++)
 			{
-				pg_uuid_t	acct = list[i];
+				pg_uuid_t	acct = lists[HL_TENANT_ACCOUNT][i];
 
-				collect_children(rel, &acct, HL_TENANT_APP, &list, &n, &cap);
+				collect_children(rel, &acct, HL_TENANT_APP,
+								 &lists[HL_TENANT_APP], &n[HL_TENANT_APP], &cap[HL_TENANT_APP]);
 			}
 		}
 		else if (kind == HL_TENANT_ACCOUNT)
-			collect_children(rel, tenant, HL_TENANT_APP, &list, &n, &cap);
+			collect_children(rel, tenant, HL_TENANT_APP,
+							 &lists[HL_TENANT_APP], &n[HL_TENANT_APP], &cap[HL_TENANT_APP]);
 		else
-			list[n++] = path.account;
-		qsort(list, n, sizeof(pg_uuid_t), hl_uuid_cmp);
+			lists[HL_TENANT_ACCOUNT][n[HL_TENANT_ACCOUNT]++] = path.account;
 	}
-	MemoryContextSwitchTo(old);
 
 	a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_ENTER, &found);
-	a->count = n;
-	a->tenants = list;
+	a->count[HL_ACCESS_ALL] = n[0] + n[1] + n[2];
+	a->tenants[HL_ACCESS_ALL] = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * Max(a->count[HL_ACCESS_ALL], 1));
+	for (k = 0, i = 0; k < 3; k++)
+	{
+		memcpy(a->tenants[HL_ACCESS_ALL] + i, lists[k], sizeof(pg_uuid_t) * n[k]);
+		i += n[k];
+		a->count[k] = n[k];
+		a->tenants[k] = sorted_copy(lists[k], n[k]);
+		pfree(lists[k]);
+	}
+	qsort(a->tenants[HL_ACCESS_ALL], a->count[HL_ACCESS_ALL], sizeof(pg_uuid_t), hl_uuid_cmp);
+	MemoryContextSwitchTo(old);
+
 	table_close(rel, AccessShareLock);
-	*count = n;
-	return list;
+	*count = a->count[slot];
+	return a->tenants[slot];
 }
 
 /*

@@ -10,7 +10,7 @@ source test/lib.sh
 
 PGXS_DIR=$("$HL_PGBIN/pg_config" --pkglibdir)/pgxs
 PORT=${HL_TEST_PORT:-54329}
-TMP=$PWD/.tmp
+TMP=$PWD/.tmp/test
 DATA=$TMP/cluster
 passed=0
 failed=0

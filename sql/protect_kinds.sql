@@ -1,0 +1,56 @@
+-- protect() compares the tenant column with the accessible tenants of the column's kind only:
+-- an agency or app principal cannot file rows under its own id in an account_id column.
+\set VERBOSITY terse
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'regress_kinds_app') THEN
+		CREATE ROLE regress_kinds_app;
+	END IF;
+END $$;
+GRANT hlauth_trusted TO regress_kinds_app;
+SELECT hlauth.create_tenant('agency', NULL, 'k-agency', 'f0000000-0000-0000-0000-000000000000');
+SELECT hlauth.create_tenant('account', 'f0000000-0000-0000-0000-000000000000', 'k-acct-1', 'f1000000-0000-0000-0000-000000000000');
+SELECT hlauth.create_tenant('account', 'f0000000-0000-0000-0000-000000000000', 'k-acct-2', 'f2000000-0000-0000-0000-000000000000');
+SELECT hlauth.create_tenant('app', 'f1000000-0000-0000-0000-000000000000', 'k-app-1', 'f1100000-0000-0000-0000-000000000000');
+
+CREATE TABLE kinds_notes (id int, account_id uuid NOT NULL, body text, PRIMARY KEY (account_id, id));
+CREATE TABLE kinds_app_state (id int, app_id uuid NOT NULL, v text, PRIMARY KEY (app_id, id));
+SELECT hlauth.protect('kinds_notes');
+SELECT hlauth.protect('kinds_app_state', 'app_id', tenant_kind => 'app');
+SELECT hlauth.protect('kinds_notes', tenant_kind => 'tenant');
+GRANT SELECT, INSERT, UPDATE, DELETE ON kinds_notes, kinds_app_state TO regress_kinds_app;
+INSERT INTO kinds_notes VALUES (1, 'f1000000-0000-0000-0000-000000000000', 'acct 1'),
+	(2, 'f2000000-0000-0000-0000-000000000000', 'acct 2');
+INSERT INTO kinds_app_state VALUES (1, 'f1100000-0000-0000-0000-000000000000', 'app 1');
+
+SET ROLE regress_kinds_app;
+-- agency principal: accounts of its agency, never its own id in an account_id column
+BEGIN;
+SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000001', 'f0000000-0000-0000-0000-000000000000', '');
+SELECT hlauth.accessible_tenants('account') AS accounts, hlauth.accessible_tenants('agency') AS agencies,
+	hlauth.accessible_tenants('app') AS apps, hlauth.accessible_tenants('nonsense') AS unknown_kind;
+SELECT id, body FROM kinds_notes ORDER BY id;
+INSERT INTO kinds_notes VALUES (3, 'f0000000-0000-0000-0000-000000000000', 'filed under the agency');
+ROLLBACK;
+-- app principal: its account's rows; the app id is not an account
+BEGIN;
+SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000002', 'f1100000-0000-0000-0000-000000000000', '');
+SELECT hlauth.accessible_tenants('account') AS accounts, hlauth.accessible_tenants('app') AS apps;
+SELECT id, body FROM kinds_notes ORDER BY id;
+SELECT id, v FROM kinds_app_state ORDER BY id;
+INSERT INTO kinds_notes (id, body) VALUES (4, 'default is the app''s account') RETURNING account_id;
+INSERT INTO kinds_notes VALUES (5, 'f1100000-0000-0000-0000-000000000000', 'filed under the app');
+ROLLBACK;
+-- account principal: sees its app's state through the app_id column, not the other account's
+BEGIN;
+SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', '');
+SELECT id, body FROM kinds_notes ORDER BY id;
+SELECT count(*) AS app_rows_seen FROM kinds_app_state;
+ROLLBACK;
+RESET ROLE;
+
+DROP TABLE kinds_notes, kinds_app_state;
+DELETE FROM hlauth.tenants WHERE kind = 'app' AND id = 'f1100000-0000-0000-0000-000000000000';
+DELETE FROM hlauth.tenants WHERE kind = 'account' AND parent = 'f0000000-0000-0000-0000-000000000000';
+DELETE FROM hlauth.tenants WHERE id = 'f0000000-0000-0000-0000-000000000000';
+REVOKE hlauth_trusted FROM regress_kinds_app;
+DROP ROLE regress_kinds_app;
