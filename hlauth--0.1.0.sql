@@ -354,13 +354,18 @@ CREATE TABLE hlauth_internal.protected_tables (
 SELECT pg_catalog.pg_extension_config_dump('hlauth_internal.protected_tables', '');
 COMMENT ON TABLE hlauth_internal.protected_tables IS 'Tables under hlauth.protect(), and a fingerprint of their protection';
 
--- What must not change without hlauth_admin: RLS flags, hlauth's policies, any other
--- PERMISSIVE policy (it would widen access), and hlauth's triggers with their state.
+-- What must not change without hlauth_admin: name, parents, RLS flags, hlauth's policies,
+-- any other PERMISSIVE policy (it would widen access), and hlauth's triggers with their state.
 CREATE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
 	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT concat_ws(' | ',
-		(SELECT c.relrowsecurity::text || '/' || c.relforcerowsecurity::text
+		-- its name (a renamed table could be replaced by an unprotected one) and RLS flags
+		(SELECT c.relnamespace::text || '.' || quote_ident(c.relname) || ':' ||
+				c.relrowsecurity::text || '/' || c.relforcerowsecurity::text
 		   FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl),
+		-- its parents (made a child of another table, its rows would be read through that one)
+		(SELECT 'inherits:' || string_agg(i.inhparent::oid::text, ',' ORDER BY i.inhparent)
+		   FROM pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl),
 		(SELECT string_agg(concat_ws(':', p.polname, p.polcmd, p.polpermissive, p.polroles::text,
 									 pg_get_expr(p.polqual, p.polrelid),
 									 pg_get_expr(p.polwithcheck, p.polrelid)), '; ' ORDER BY p.polname)
@@ -373,8 +378,8 @@ CREATE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS tex
 $$;
 COMMENT ON FUNCTION hlauth_internal.protection_fingerprint(regclass) IS 'The parts of a table''s protection that only hlauth_admin may change';
 
--- Registers a table whose protection is complete. Harmless to call directly: it only
--- records a table that is already fully protected, which pins that protection.
+-- Registers a table whose protection is complete. Only hlauth.protect() (through
+-- protect_impl, with superuser rights) calls it: registering pins what is there.
 CREATE FUNCTION hlauth_internal.register_protection(tbl regclass, tenant_column name, tenant_kind text,
 													read_scope text, write_scope text) RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -426,7 +431,16 @@ CREATE FUNCTION hlauth_internal.guard_protection() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
-	PERFORM hlauth_internal.forget_dropped_tables();
+	IF EXISTS (SELECT 1 FROM hlauth_internal.protected_tables pt
+				WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pt.relid)) THEN
+		IF NOT hlauth_internal.is_admin() THEN
+			RAISE EXCEPTION 'permission denied: dropping a table protected by hlauth requires hlauth_admin'
+				USING ERRCODE = '42501',
+					  DETAIL = 'A protected table dropped and created again without protection would collect every tenant''s rows.',
+					  HINT = 'Ask an hlauth_admin to drop it.';
+		END IF;
+		PERFORM hlauth_internal.forget_dropped_tables();
+	END IF;
 	PERFORM hlauth_internal.protect_new_partitions();
 	FOR r IN SELECT pt.relid, pt.fingerprint FROM hlauth_internal.protected_tables pt LOOP
 		IF hlauth_internal.protection_fingerprint(r.relid) IS DISTINCT FROM r.fingerprint THEN
@@ -471,20 +485,20 @@ REVOKE ALL ON ALL TABLES IN SCHEMA hlauth_internal FROM PUBLIC;
 GRANT SELECT ON hlauth_internal.protected_tables TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.is_admin() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.protection_fingerprint(regclass) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION hlauth_internal.register_protection(regclass, name, text, text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION hlauth_internal.forget_dropped_tables() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION hlauth_internal.forget_dropped_tables() TO hlauth_admin;
 GRANT EXECUTE ON FUNCTION hlauth_internal.protect_new_partitions() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.guard_protection() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.require_context() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth_internal.refuse_truncate() TO PUBLIC;
-GRANT EXECUTE ON FUNCTION hlauth_internal.drop_protection_objects(regclass) TO PUBLIC;
+
 GRANT EXECUTE ON FUNCTION hlauth_internal.unregister_protection(regclass) TO hlauth_admin;
 GRANT EXECUTE ON FUNCTION hlauth_internal.accept_protection_change(regclass) TO hlauth_admin;
 
-CREATE FUNCTION hlauth.protect(tbl regclass, tenant_column name DEFAULT 'account_id',
-							   read_scope text DEFAULT NULL, write_scope text DEFAULT NULL,
-							   tenant_kind text DEFAULT 'account') RETURNS void
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- The body of hlauth.protect(). Runs as the bootstrap superuser: hlauth.protect() (C) checks
+-- first that the caller owns the table or is hlauth_admin, and passes which.
+CREATE FUNCTION hlauth_internal.protect_impl(tbl regclass, tenant_column name, read_scope text,
+											 write_scope text, tenant_kind text, caller_is_admin boolean)
+	RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	att smallint;
 	col_type oid;
@@ -530,7 +544,7 @@ BEGIN
 			RAISE NOTICE 'table % is already protected', tbl;
 			RETURN;
 		END IF;
-		IF NOT hlauth_internal.is_admin() THEN
+		IF NOT caller_is_admin THEN
 			RAISE EXCEPTION 'permission denied: changing the protection of table % requires hlauth_admin', tbl
 				USING ERRCODE = '42501';
 		END IF;
@@ -594,12 +608,20 @@ BEGIN
 	-- (Before registering the parent, so the DDL guard does not protect them a second time.)
 	FOR idx IN SELECT i.inhrelid::regclass AS child FROM pg_inherits i
 				WHERE i.inhparent OPERATOR(pg_catalog.=) tbl ORDER BY i.inhrelid LOOP
-		PERFORM hlauth.protect(idx.child, tenant_column, read_scope, write_scope, tenant_kind);
+		PERFORM hlauth_internal.protect_impl(idx.child, tenant_column, read_scope, write_scope, tenant_kind,
+											 caller_is_admin);
 	END LOOP;
 
 	PERFORM hlauth_internal.register_protection(tbl, tenant_column, tenant_kind, read_scope, write_scope);
 END
 $$;
+REVOKE ALL ON FUNCTION hlauth_internal.protect_impl(regclass, name, text, text, text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.protect_impl(regclass, name, text, text, text, boolean) IS 'The body of hlauth.protect(), run with superuser rights after the caller was checked';
+
+CREATE FUNCTION hlauth.protect(tbl regclass, tenant_column name DEFAULT 'account_id',
+							   read_scope text DEFAULT NULL, write_scope text DEFAULT NULL,
+							   tenant_kind text DEFAULT 'account') RETURNS void
+	AS 'MODULE_PATHNAME', 'hlauth_protect' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION hlauth.protect(regclass, name, text, text, text) IS 'Isolates a table by tenant: RLS enabled and forced, hlauth policies, tenant column default, write guard';
 
 CREATE FUNCTION hlauth_internal.remove_protection(tbl regclass) RETURNS void

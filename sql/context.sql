@@ -1,5 +1,6 @@
 -- context: the principal context set by hlauth.set_principal() and read by the accessors.
 \set VERBOSITY terse
+\set SHOW_CONTEXT never
 -- Roles are cluster-wide: start clean even after an interrupted run.
 SET client_min_messages = warning;
 DROP FUNCTION IF EXISTS public.regress_ctx_principal_as_other();

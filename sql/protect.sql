@@ -1,5 +1,6 @@
 -- protect: hlauth.protect() puts a tenant table under row-level security, and keeps it there.
 \set VERBOSITY terse
+\set SHOW_CONTEXT never
 -- Roles are cluster-wide: start clean even after an interrupted run.
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_prot_app;

@@ -1,5 +1,6 @@
 -- scopes: the hlauth.scopes type (grammar, canonical form, I/O, operators, set functions).
 \set VERBOSITY terse
+\set SHOW_CONTEXT never
 SET search_path = public, hlauth;
 
 -- ---------------------------------------------------------------------------

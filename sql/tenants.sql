@@ -1,5 +1,6 @@
 -- tenants: the tenant tree (agency -> account -> app), its shape rules, suspension, privileges.
 \set VERBOSITY terse
+\set SHOW_CONTEXT never
 -- Roles are cluster-wide: start clean even after an interrupted run.
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_ten_plain;

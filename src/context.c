@@ -21,7 +21,10 @@
 
 #include <stdlib.h>
 
+#include "access/htup_details.h"
 #include "access/parallel.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -34,7 +37,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_set_principal);
 PG_FUNCTION_INFO_V1(hlauth_clear);
@@ -54,6 +59,7 @@ PG_FUNCTION_INFO_V1(hlauth_require_context_trigger);
 PG_FUNCTION_INFO_V1(hlauth_refuse_truncate_trigger);
 PG_FUNCTION_INFO_V1(hlauth_is_admin);
 PG_FUNCTION_INFO_V1(hlauth_protect_new_partitions);
+PG_FUNCTION_INFO_V1(hlauth_protect);
 
 #define HL_CONTEXT_GUC		"hlauth.context"
 #define HL_CONTEXT_VERSION	"v1"
@@ -323,6 +329,23 @@ refuse_bypass_roles(void)
 				 errhint("Connect as an application role without BYPASSRLS (ALTER ROLE ... NOBYPASSRLS).")));
 }
 
+/*
+ * EXECUTE on the SQL function is the first gate; this is the second, so that a C function
+ * a superuser points at hlauth's symbol cannot hand the power to another role.
+ */
+static void
+require_role_member(const char *rolname, const char *what)
+{
+	Oid			role = get_role_oid(rolname, true);
+
+	if (!OidIsValid(role) || !has_privs_of_role(GetUserId(), role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errdetail("Only members of role \"%s\" may %s.", rolname, what),
+				 errhint("GRANT %s TO the application server's role.", rolname)));
+}
+
 static char *
 uuid_text(const pg_uuid_t *u)
 {
@@ -352,6 +375,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	scopes = PG_GETARG_HLSCOPES_P(2);
 
 	refuse_bypass_roles();
+	require_role_member("hlauth_trusted", "set a principal");
 
 	if (!HlTenantResolve(tenant, &path))
 		ereport(ERROR,
@@ -683,6 +707,72 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		in_progress = false;
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * hlauth.protect(tbl, tenant_column, read_scope, write_scope, tenant_kind)
+ *
+ * The caller must own the table (or be hlauth_admin). The work is done by the SQL function
+ * hlauth_internal.protect_impl() with the bootstrap superuser's rights, so that only this
+ * path can register a table as protected: a table owner cannot register policies of its
+ * own making, and an hlauth_admin can protect tables it does not own.
+ */
+Datum
+hlauth_protect(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	HeapTuple	tup;
+	Oid			owner;
+	bool		is_admin = current_role_is_admin();
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[6] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table, tenant column and tenant kind must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid)),
+				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
+
+	for (i = 0; i < 5; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	values[5] = BoolGetDatum(is_admin);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT hlauth_internal.protect_impl($1, $2, $3, $4, $5, $6)",
+								  6, types, values, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "hlauth_internal.protect_impl failed");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
 	PG_RETURN_VOID();
