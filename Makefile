@@ -14,7 +14,8 @@ OBJS = \
 	src/hlauth.o \
 	src/scopes.o \
 	src/tenants.o \
-	src/context.o
+	src/context.o \
+	src/guard.o
 
 DATA = hlauth--$(EXTVERSION).sql
 PGFILEDESC = "hlauth - tenant isolation and authorization"

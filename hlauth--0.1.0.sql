@@ -569,6 +569,22 @@ BEGIN
 				  HINT = 'Drop it, or recreate it AS RESTRICTIVE.';
 	END LOOP;
 
+	-- A trigger or rule sees every tenant's writes: one the owner made before protecting
+	-- the table needs an hlauth_admin's review.
+	IF NOT caller_is_admin THEN
+		FOR idx IN SELECT t.tgname AS name FROM pg_trigger t
+					WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND NOT t.tgisinternal
+					  AND t.tgname NOT LIKE 'hlauth\_%'
+				   UNION ALL
+				   SELECT r.rulename FROM pg_rewrite r
+					WHERE r.ev_class OPERATOR(pg_catalog.=) tbl AND r.rulename <> '_RETURN' LOOP
+			RAISE EXCEPTION 'permission denied: table % has trigger or rule "%"', tbl, idx.name
+				USING ERRCODE = '42501',
+					  DETAIL = 'A trigger or rule on a protected table sees every tenant''s writes.',
+					  HINT = 'Ask an hlauth_admin to review it and run hlauth.protect().';
+		END LOOP;
+	END IF;
+
 	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
 	PERFORM hlauth_internal.drop_protection_objects(tbl);
 	EXECUTE format('CREATE POLICY hlauth_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s%s)',
@@ -667,3 +683,12 @@ COMMENT ON FUNCTION hlauth.unprotect(regclass) IS 'Removes what hlauth.protect()
 CREATE EVENT TRIGGER hlauth_guard_protection ON ddl_command_end
 	EXECUTE FUNCTION hlauth_internal.guard_protection();
 COMMENT ON EVENT TRIGGER hlauth_guard_protection IS 'hlauth: refuses DDL that weakens a protected table unless run by hlauth_admin; protects new partitions';
+
+CREATE FUNCTION hlauth_internal.guard_ddl_start() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'hlauth_guard_ddl_start' LANGUAGE C;
+COMMENT ON FUNCTION hlauth_internal.guard_ddl_start() IS 'Event trigger: refuses, before it runs, DDL that would run code over every tenant''s rows of a protected table (hlauth_admin excepted)';
+GRANT EXECUTE ON FUNCTION hlauth_internal.guard_ddl_start() TO PUBLIC;
+CREATE EVENT TRIGGER hlauth_guard_ddl_start ON ddl_command_start
+	WHEN TAG IN ('CREATE TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'CREATE STATISTICS', 'ALTER TABLE')
+	EXECUTE FUNCTION hlauth_internal.guard_ddl_start();
+COMMENT ON EVENT TRIGGER hlauth_guard_ddl_start IS 'hlauth: refuses triggers, rules, expression/partial/unique indexes, expression statistics, constraints, type changes and re-parenting on protected tables unless run by hlauth_admin';

@@ -644,8 +644,8 @@ hlauth_require_context_trigger(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
-static bool
-current_role_is_admin(void)
+bool
+HlCurrentRoleIsAdmin(void)
 {
 	Oid			admin = get_role_oid("hlauth_admin", true);
 	Oid			role = GetUserId();
@@ -656,7 +656,7 @@ current_role_is_admin(void)
 Datum
 hlauth_is_admin(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(current_role_is_admin());
+	PG_RETURN_BOOL(HlCurrentRoleIsAdmin());
 }
 
 /* TRUNCATE ignores row-level security: on a protected table only hlauth_admin may run it. */
@@ -666,7 +666,7 @@ hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	require_trigger(fcinfo, "hlauth_internal.refuse_truncate()");
-	if (!current_role_is_admin())
+	if (!HlCurrentRoleIsAdmin())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: TRUNCATE of table \"%s\", protected by hlauth",
@@ -726,7 +726,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	Oid			relid;
 	HeapTuple	tup;
 	Oid			owner;
-	bool		is_admin = current_role_is_admin();
+	bool		is_admin = HlCurrentRoleIsAdmin();
 	Oid			save_userid;
 	int			save_sec_context;
 	Datum		values[6];

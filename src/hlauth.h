@@ -62,5 +62,6 @@ extern const char *HlTenantKindName(HlTenantKind kind);
 /* ---- context.c: the principal context ---- */
 
 extern void HlContextInit(void);
+extern bool HlCurrentRoleIsAdmin(void);
 
 #endif							/* HLAUTH_H */

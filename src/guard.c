@@ -1,0 +1,213 @@
+/*
+ * src/guard.c
+ *		The DDL guard that runs before a command (ddl_command_start).
+ *
+ * Row-level security filters queries, not DDL. A table's owner (or a role the table is
+ * attached to) could otherwise make PostgreSQL run code of its own over every tenant's
+ * rows: an index or statistics on an expression, a CHECK or generated column, a column type
+ * change, a trigger or a rule that sees every future write, or attaching the table under a
+ * parent it owns. On a table protected by hlauth, such commands need hlauth_admin.
+ * After the command, hlauth_internal.guard_protection() (ddl_command_end) checks that the
+ * protection itself is intact; this file refuses what would already be too late then.
+ *
+ * This file must never let a non-admin's command through when in doubt about its target.
+ */
+#include "hlauth.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
+
+static bool
+relation_is_protected(RangeVar *rv)
+{
+	Oid			relid;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	bool		found;
+
+	if (rv == NULL)
+		return false;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return false;
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM hlauth_internal.protected_tables pt "
+							  "WHERE pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hlauth_internal.protected_tables");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/* A constant default (possibly cast) is evaluated once, not per row. */
+static bool
+is_constant(Node *expr)
+{
+	if (expr == NULL || IsA(expr, A_Const))
+		return true;
+	if (IsA(expr, TypeCast))
+		return is_constant(((TypeCast *) expr)->arg);
+	return false;
+}
+
+/* What in an ADD COLUMN would evaluate code over existing rows, or NULL. */
+static const char *
+column_def_risk(ColumnDef *def)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->constraints)
+	{
+		Constraint *c = lfirst_node(Constraint, lc);
+
+		switch (c->contype)
+		{
+			case CONSTR_DEFAULT:
+				if (!is_constant(c->raw_expr))
+					return "a column with a non-constant default";
+				break;
+			case CONSTR_NULL:
+			case CONSTR_NOTNULL:
+			case CONSTR_IDENTITY:
+			case CONSTR_ATTR_DEFERRABLE:
+			case CONSTR_ATTR_NOT_DEFERRABLE:
+			case CONSTR_ATTR_DEFERRED:
+			case CONSTR_ATTR_IMMEDIATE:
+				break;
+			default:
+				return "a column with a constraint or a generated value";
+		}
+	}
+	return NULL;
+}
+
+/*
+ * If the command would run code over the rows of a table (or expose them through another),
+ * return a description of it and set *target to the table it reads; else NULL.
+ */
+static const char *
+command_risk(Node *parsetree, RangeVar **target)
+{
+	ListCell   *lc;
+
+	*target = NULL;
+	switch (nodeTag(parsetree))
+	{
+		case T_CreateTrigStmt:
+			*target = ((CreateTrigStmt *) parsetree)->relation;
+			return "a trigger (it would see every tenant's writes)";
+		case T_RuleStmt:
+			*target = ((RuleStmt *) parsetree)->relation;
+			return "a rule (it would see every tenant's writes)";
+		case T_IndexStmt:
+			{
+				IndexStmt  *stmt = (IndexStmt *) parsetree;
+
+				*target = stmt->relation;
+				if (stmt->whereClause != NULL)
+					return "a partial index (its predicate runs over every tenant's rows)";
+				if (stmt->unique)
+					return "a unique index (a duplicate would be reported with another tenant's values)";
+				foreach(lc, stmt->indexParams)
+				{
+					if (lfirst_node(IndexElem, lc)->expr != NULL)
+						return "an expression index (its expression runs over every tenant's rows)";
+				}
+				return NULL;
+			}
+		case T_CreateStatsStmt:
+			{
+				CreateStatsStmt *stmt = (CreateStatsStmt *) parsetree;
+
+				if (list_length(stmt->relations) == 1 && IsA(linitial(stmt->relations), RangeVar))
+					*target = linitial_node(RangeVar, stmt->relations);
+				foreach(lc, stmt->exprs)
+				{
+					if (lfirst_node(StatsElem, lc)->expr != NULL)
+						return "statistics on an expression (ANALYZE would run it over every tenant's rows)";
+				}
+				return NULL;
+			}
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+
+				*target = stmt->relation;
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+					const char *risk = NULL;
+
+					switch (cmd->subtype)
+					{
+						case AT_AddConstraint:
+						case AT_AddIndex:
+						case AT_AddIndexConstraint:
+						case AT_ValidateConstraint:
+							risk = "a constraint (checking it runs over every tenant's rows)";
+							break;
+						case AT_AlterColumnType:
+							risk = "a column type change (it converts every tenant's values)";
+							break;
+						case AT_AddColumn:
+							risk = column_def_risk(castNode(ColumnDef, cmd->def));
+							break;
+						case AT_AddInherit:
+							risk = "a parent table (every tenant's rows would be read through it)";
+							break;
+						case AT_AttachPartition:
+							/* ALTER TABLE parent ATTACH PARTITION <protected table> */
+							if (relation_is_protected(castNode(PartitionCmd, cmd->def)->name))
+							{
+								*target = castNode(PartitionCmd, cmd->def)->name;
+								return "a parent table (every tenant's rows would be read through it)";
+							}
+							break;
+						default:
+							break;
+					}
+					if (risk != NULL)
+						return risk;
+				}
+				return NULL;
+			}
+		default:
+			return NULL;
+	}
+}
+
+Datum
+hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	RangeVar   *target;
+	const char *risk;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hlauth_internal.guard_ddl_start() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+
+	if (HlCurrentRoleIsAdmin())
+		PG_RETURN_VOID();
+	risk = command_risk(trigdata->parsetree, &target);
+	if (risk != NULL && relation_is_protected(target))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
+						risk, target->relname),
+				 errdetail("On a protected table, commands that run code over every tenant's rows need hlauth_admin."),
+				 errhint("Ask an hlauth_admin to run it, or use a plain column index and a constant default.")));
+	PG_RETURN_VOID();
+}
