@@ -1,0 +1,74 @@
+-- The DDL guards on protected tables, as the table's owner (not superuser, not hlauth_admin):
+-- commands that would run the owner's code over every tenant's rows are refused before they
+-- run; commands that would weaken the protection are refused after; harmless ones pass.
+\set VERBOSITY terse
+\set SHOW_CONTEXT never
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'regress_guard_owner') THEN
+		CREATE ROLE regress_guard_owner;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'regress_guard_admin') THEN
+		CREATE ROLE regress_guard_admin;
+	END IF;
+END $$;
+GRANT hlauth_admin TO regress_guard_admin;
+-- the admin may act as the owner (a migration role, say)
+GRANT regress_guard_owner TO regress_guard_admin;
+CREATE SCHEMA guard AUTHORIZATION regress_guard_owner;
+CREATE SCHEMA guard2 AUTHORIZATION regress_guard_owner;
+GRANT USAGE, CREATE ON SCHEMA guard TO regress_guard_admin;
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.notes (id int NOT NULL, account_id uuid NOT NULL, body text);
+CREATE INDEX ON guard.notes (account_id, id);
+CREATE TABLE guard.other (id int, account_id uuid);
+CREATE FUNCTION guard.leak(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+CREATE FUNCTION guard.leak_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+SELECT hlauth.protect('guard.notes');
+
+-- refused before they run
+CREATE TRIGGER t BEFORE INSERT ON guard.notes FOR EACH ROW EXECUTE FUNCTION guard.leak_trigger();
+CREATE RULE r AS ON INSERT TO guard.notes DO ALSO NOTIFY guard_leak;
+CREATE INDEX ON guard.notes (guard.leak(body));
+CREATE INDEX ON guard.notes (id) WHERE guard.leak(body) IS NOT NULL;
+CREATE UNIQUE INDEX ON guard.notes (account_id, id);
+CREATE STATISTICS guard.s ON (guard.leak(body)) FROM guard.notes;
+ALTER TABLE guard.notes ADD CONSTRAINT c CHECK (guard.leak(body) IS NOT NULL);
+ALTER TABLE guard.notes ADD PRIMARY KEY (account_id, id);
+ALTER TABLE guard.notes ADD COLUMN x text DEFAULT guard.leak('x');
+ALTER TABLE guard.notes ADD COLUMN g text GENERATED ALWAYS AS (guard.leak(body)) STORED;
+ALTER TABLE guard.notes ALTER COLUMN body TYPE text USING guard.leak(body);
+ALTER TABLE guard.notes INHERIT guard.other;
+CREATE TABLE guard.parent (id int NOT NULL, account_id uuid NOT NULL, body text) PARTITION BY LIST (id);
+ALTER TABLE guard.parent ATTACH PARTITION guard.notes DEFAULT;
+-- refused after they run (the protection would be weaker)
+ALTER TABLE guard.notes RENAME TO notes_old;
+ALTER TABLE guard.notes SET SCHEMA guard2;
+DROP TABLE guard.notes;
+-- allowed: they run no code over the rows and weaken nothing
+CREATE INDEX notes_body_idx ON guard.notes (body);
+ALTER TABLE guard.notes ADD COLUMN n int DEFAULT 0, ADD COLUMN t text, ADD COLUMN d date DEFAULT '2026-01-01'::date;
+ALTER TABLE guard.notes ALTER COLUMN body SET DEFAULT 'empty';
+CREATE POLICY only_short ON guard.notes AS RESTRICTIVE USING (length(body) < 1000);
+COMMENT ON TABLE guard.notes IS 'guarded';
+-- any DDL on a table that is not protected is none of hlauth's business
+CREATE INDEX ON guard.other (guard.leak(id::text));
+CREATE TRIGGER t BEFORE INSERT ON guard.other FOR EACH ROW EXECUTE FUNCTION guard.leak_trigger();
+-- a table with a trigger cannot be protected by its owner alone
+SELECT hlauth.protect('guard.other');
+RESET ROLE;
+
+-- an hlauth_admin may do what the owner may not, and protect the table with the trigger
+SET ROLE regress_guard_admin;
+CREATE INDEX notes_expr_idx ON guard.notes (lower(body));
+SELECT hlauth.protect('guard.other');
+RESET ROLE;
+SELECT relid, tenant_column FROM hlauth_internal.protected_tables WHERE relid::text LIKE 'guard.%' ORDER BY 1::text;
+SELECT indexrelid::regclass AS index FROM pg_index WHERE indrelid = 'guard.notes'::regclass ORDER BY 1::text;
+
+SET ROLE regress_guard_admin;
+SELECT hlauth.unprotect('guard.notes');
+SELECT hlauth.unprotect('guard.other');
+RESET ROLE;
+DROP SCHEMA guard, guard2 CASCADE;
+REVOKE hlauth_admin FROM regress_guard_admin;
+DROP ROLE regress_guard_owner, regress_guard_admin;
