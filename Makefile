@@ -15,6 +15,7 @@ OBJS = \
 	src/scopes.o \
 	src/tenants.o \
 	src/context.o \
+	src/protect.o \
 	src/guard.o
 
 DATA = hlauth--$(EXTVERSION).sql

@@ -12,7 +12,8 @@
  *	  PGOPTIONS and function SET clauses are refused (and the GUC is superuser-only, so app
  *	  roles get "permission denied" before the hook runs).
  * The check hook parses the value once into a flat "extra" struct; the assign hook points
- * CurrentContext at it. Accessors read CurrentContext and touch no table.
+ * CurrentContext at it. Accessors read CurrentContext; only the accessible-tenant set reads
+ * hlauth.tenants, and only when its per-backend cache is cold (src/tenants.c).
  *
  * This file must never accept a context value it did not produce, and must return NULL or
  * false from every accessor when nobody is authenticated.
@@ -21,12 +22,8 @@
 
 #include <stdlib.h>
 
-#include "access/htup_details.h"
 #include "access/parallel.h"
-#include "catalog/pg_authid.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -37,9 +34,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_set_principal);
 PG_FUNCTION_INFO_V1(hlauth_clear);
@@ -55,11 +49,6 @@ PG_FUNCTION_INFO_V1(hlauth_has_scope);
 PG_FUNCTION_INFO_V1(hlauth_require_scope);
 PG_FUNCTION_INFO_V1(hlauth_can_access);
 PG_FUNCTION_INFO_V1(hlauth_accessible_tenants);
-PG_FUNCTION_INFO_V1(hlauth_require_context_trigger);
-PG_FUNCTION_INFO_V1(hlauth_refuse_truncate_trigger);
-PG_FUNCTION_INFO_V1(hlauth_is_admin);
-PG_FUNCTION_INFO_V1(hlauth_protect_new_partitions);
-PG_FUNCTION_INFO_V1(hlauth_protect);
 
 #define HL_CONTEXT_GUC		"hlauth.context"
 #define HL_CONTEXT_VERSION	"v1"
@@ -596,184 +585,18 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
-/* ---- guards on protected tables ---- */
+/* ---- for the other glue files ---- */
 
-static void
-require_trigger(FunctionCallInfo fcinfo, const char *name)
+bool
+HlContextIsSet(void)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s must be called as a trigger", name)));
-}
-
-/*
- * Statement trigger on protected tables: no write without a principal, and none without
- * the table's write scope (the trigger's argument) when it has one. Policies would only
- * make such writes silently affect zero rows; this makes them fail, loudly.
- */
-Datum
-hlauth_require_context_trigger(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	const char *table;
-
-	require_trigger(fcinfo, "hlauth_internal.require_context()");
-	table = RelationGetRelationName(trigdata->tg_relation);
-
-	/* Roles that bypass row-level security bypass its write guard too (they are not isolated). */
-	if (has_bypassrls_privilege(GetUserId()))
-		PG_RETURN_POINTER(NULL);
-	if (current_context() == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: no principal is authenticated in this transaction"),
-				 errdetail("Writes to table \"%s\", protected by hlauth, need a principal context.", table),
-				 errhint("Call hlauth.set_principal() or authenticate at the start of the transaction.")));
-	if (trigdata->tg_trigger->tgnargs > 0)
-	{
-		const char *scope = trigdata->tg_trigger->tgargs[0];
-
-		if (!HlScopesGrantText(CONTEXT_SCOPES(current_context()), scope, strlen(scope)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied: scope \"%s\" is required to write to table \"%s\"",
-							scope, table),
-					 errdetail("The current principal's scopes do not grant it.")));
-	}
-	PG_RETURN_POINTER(NULL);
+	return current_context() != NULL;
 }
 
 bool
-HlCurrentRoleIsAdmin(void)
+HlContextGrantsScope(const char *scope, size_t len)
 {
-	Oid			admin = get_role_oid("hlauth_admin", true);
-	Oid			role = GetUserId();
+	const HlContext *ctx = current_context();
 
-	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
-}
-
-Datum
-hlauth_is_admin(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(HlCurrentRoleIsAdmin());
-}
-
-/* TRUNCATE ignores row-level security: on a protected table only hlauth_admin may run it. */
-Datum
-hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	require_trigger(fcinfo, "hlauth_internal.refuse_truncate()");
-	if (!HlCurrentRoleIsAdmin())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: TRUNCATE of table \"%s\", protected by hlauth",
-						RelationGetRelationName(trigdata->tg_relation)),
-				 errdetail("TRUNCATE ignores row-level security and would remove every tenant's rows."),
-				 errhint("Use DELETE, which removes only the current tenant's rows.")));
-	PG_RETURN_POINTER(NULL);
-}
-
-/*
- * Event-trigger helper: protect every partition of a protected table that is not protected
- * yet (a partition created or attached after protect()). It only ever adds protection, so
- * anyone may call it. protect()'s own DDL fires the event trigger again: those nested calls
- * return at once.
- */
-Datum
-hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
-{
-	static bool in_progress = false;
-
-	if (in_progress)
-		PG_RETURN_VOID();
-	in_progress = true;
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT hlauth.protect(i.inhrelid::pg_catalog.regclass, pt.tenant_column, "
-						"pt.read_scope, pt.write_scope, pt.tenant_kind) "
-						"FROM pg_catalog.pg_inherits i "
-						"JOIN hlauth_internal.protected_tables pt ON pt.relid OPERATOR(pg_catalog.=) i.inhparent "
-						"WHERE NOT EXISTS (SELECT 1 FROM hlauth_internal.protected_tables c "
-						"WHERE c.relid OPERATOR(pg_catalog.=) i.inhrelid) "
-						"ORDER BY i.inhrelid", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not protect new partitions");
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		in_progress = false;
-	}
-	PG_END_TRY();
-	PG_RETURN_VOID();
-}
-
-/*
- * hlauth.protect(tbl, tenant_column, read_scope, write_scope, tenant_kind)
- *
- * The caller must own the table (or be hlauth_admin). The work is done by the SQL function
- * hlauth_internal.protect_impl() with the bootstrap superuser's rights, so that only this
- * path can register a table as protected: a table owner cannot register policies of its
- * own making, and an hlauth_admin can protect tables it does not own.
- */
-Datum
-hlauth_protect(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	HeapTuple	tup;
-	Oid			owner;
-	bool		is_admin = HlCurrentRoleIsAdmin();
-	Oid			save_userid;
-	int			save_sec_context;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[6] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-	int			i;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table, tenant column and tenant kind must not be NULL")));
-	relid = PG_GETARG_OID(0);
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(relid)),
-				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
-
-	for (i = 0; i < 5; i++)
-	{
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-	}
-	values[5] = BoolGetDatum(is_admin);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT hlauth_internal.protect_impl($1, $2, $3, $4, $5, $6)",
-								  6, types, values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "hlauth_internal.protect_impl failed");
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	PG_RETURN_VOID();
+	return ctx != NULL && HlScopesGrantText(CONTEXT_SCOPES(ctx), scope, len);
 }

@@ -62,6 +62,11 @@ extern const char *HlTenantKindName(HlTenantKind kind);
 /* ---- context.c: the principal context ---- */
 
 extern void HlContextInit(void);
+extern bool HlContextIsSet(void);
+extern bool HlContextGrantsScope(const char *scope, size_t len);
+
+/* ---- protect.c: protect() and the triggers on protected tables ---- */
+
 extern bool HlCurrentRoleIsAdmin(void);
 
 #endif							/* HLAUTH_H */
