@@ -23,8 +23,8 @@
 #include <stdlib.h>
 
 #include "access/parallel.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
