@@ -303,7 +303,7 @@ CREATE FUNCTION hlauth.require_scope(scope text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_require_scope' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION hlauth.can_access(tenant uuid) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_can_access' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
-CREATE FUNCTION hlauth.accessible_tenants(kind text DEFAULT NULL) RETURNS uuid[]
+CREATE FUNCTION hlauth.accessible_tenants(kind text DEFAULT NULL, scope text DEFAULT NULL) RETURNS uuid[]
 	AS 'MODULE_PATHNAME', 'hlauth_accessible_tenants' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 
 COMMENT ON FUNCTION hlauth.principal() IS 'The authenticated principal of this transaction, or NULL';
@@ -317,7 +317,7 @@ COMMENT ON FUNCTION hlauth.scopes() IS 'The principal''s scopes, or NULL';
 COMMENT ON FUNCTION hlauth.has_scope(text) IS 'Do the principal''s scopes grant this scope? False with no principal or an invalid scope';
 COMMENT ON FUNCTION hlauth.require_scope(text) IS 'True if the principal''s scopes grant this scope; raises 42501 otherwise';
 COMMENT ON FUNCTION hlauth.can_access(uuid) IS 'May the principal reach rows of this tenant (its tenant and the active tenants beneath it)?';
-COMMENT ON FUNCTION hlauth.accessible_tenants(text) IS 'The tenants (of one kind: agency, account, app; or all when NULL) whose rows the principal may reach; empty with no principal or an unknown kind';
+COMMENT ON FUNCTION hlauth.accessible_tenants(text, text) IS 'The tenants (of one kind: agency, account, app; or all when NULL) whose rows the principal may reach; empty with no principal, an unknown kind, or a scope the principal lacks';
 
 CREATE FUNCTION hlauth.current_context() RETURNS jsonb
 	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -503,9 +503,8 @@ DECLARE
 	att smallint;
 	col_type oid;
 	reg record;
-	visible text;
-	read_check text := '';
-	write_check text := '';
+	read_check text;
+	write_check text;
 	idx record;
 BEGIN
 	IF tenant_kind NOT IN ('agency', 'account', 'app') THEN
@@ -553,13 +552,12 @@ BEGIN
 
 	-- Only tenants of the column's kind: an agency principal cannot file a row under the
 	-- agency's own id in an account_id column.
-	visible := format('(%I OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants(%L)))', tenant_column, tenant_kind);
-	IF read_scope IS NOT NULL THEN
-		read_check := format(' AND hlauth.has_scope(%L)', read_scope);
-	END IF;
-	IF write_scope IS NOT NULL THEN
-		write_check := format(' AND hlauth.has_scope(%L)', write_scope);
-	END IF;
+	-- The scope goes into the same call, so the whole policy is one index condition,
+	-- evaluated once per scan rather than a filter evaluated per row.
+	read_check := format('%I OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants(%L, %L))',
+						 tenant_column, tenant_kind, read_scope);
+	write_check := format('%I OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants(%L, %L))',
+						  tenant_column, tenant_kind, write_scope);
 
 	FOR idx IN SELECT p.polname FROM pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
 				AND p.polpermissive AND p.polname NOT LIKE 'hlauth\_%' LOOP
@@ -587,14 +585,14 @@ BEGIN
 
 	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
 	PERFORM hlauth_internal.drop_protection_objects(tbl);
-	EXECUTE format('CREATE POLICY hlauth_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s%s)',
-				   tbl, visible, read_check);
-	EXECUTE format('CREATE POLICY hlauth_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s%s)',
-				   tbl, visible, write_check);
-	EXECUTE format('CREATE POLICY hlauth_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s%s) WITH CHECK (%s%s)',
-				   tbl, visible, write_check, visible, write_check);
-	EXECUTE format('CREATE POLICY hlauth_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s%s)',
-				   tbl, visible, write_check);
+	EXECUTE format('CREATE POLICY hlauth_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
+				   tbl, read_check);
+	EXECUTE format('CREATE POLICY hlauth_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s)',
+				   tbl, write_check);
+	EXECUTE format('CREATE POLICY hlauth_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s)',
+				   tbl, write_check, write_check);
+	EXECUTE format('CREATE POLICY hlauth_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s)',
+				   tbl, write_check);
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT hlauth.%s()', tbl, tenant_column, tenant_kind);
 	IF write_scope IS NULL THEN
 		EXECUTE format('CREATE TRIGGER hlauth_require_context BEFORE INSERT OR UPDATE OR DELETE ON %s '

@@ -76,71 +76,101 @@ static const HlContext *CurrentContext = NULL;
 /* True only while hlauth's own C code is setting the GUC. */
 static bool setting_context = false;
 
+/* The block being set, and its text form, for the check hook to adopt as they are. */
+static HlContext *pending_context = NULL;
+static const char *pending_value = NULL;
+
+/* Bumped whenever the context changes (assign hook): memos compare against it. */
+static uint64 context_generation = 0;
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* ---- serialisation (only ever of values we build ourselves) ---- */
+/* ---- the context block and its text form ---- */
 
-static void
-append_uuid(StringInfo buf, const char *tag, const pg_uuid_t *u)
+/* One malloc'd block (it becomes the GUC's "extra"): the struct, then the scopes. */
+static HlContext *
+context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
+			  const char *method, Oid role, const HlScopes *scopes)
 {
-	appendStringInfo(buf, ";%s=%s", tag,
-					 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))));
+	Size		off = MAXALIGN(sizeof(HlContext));
+	HlContext  *ctx = (HlContext *) malloc(off + VARSIZE(scopes));
+
+	if (ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	memset(ctx, 0, sizeof(HlContext));
+	ctx->principal = *principal;
+	ctx->tenant = *tenant;
+	ctx->agency = path->agency;
+	ctx->account = path->account;
+	ctx->app = path->app;
+	ctx->kind = path->kind;
+	ctx->role = role;
+	strlcpy(ctx->method, method, HL_METHOD_MAX);
+	ctx->scopes_offset = off;
+	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
+	return ctx;
 }
 
+static void
+append_uuid(StringInfo buf, const pg_uuid_t *u)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		appendStringInfoChar(buf, hex[u->data[i] >> 4]);
+		appendStringInfoChar(buf, hex[u->data[i] & 0xF]);
+	}
+}
+
+/*
+ * The GUC value: "v1;" then principal, tenant, agency, account, app as 32 hex digits each,
+ * ";" kind digit ";" role OID ";" method ";" the canonical scopes. Only ever parsed back when
+ * a parallel worker restores its leader's GUC state.
+ */
 static char *
-context_serialize(const pg_uuid_t *principal, const pg_uuid_t *tenant,
-				  const HlTenantPath *path, const char *method, const HlScopes *scopes)
+context_serialize(const HlContext *ctx)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, HL_CONTEXT_VERSION);
-	append_uuid(&buf, "p", principal);
-	append_uuid(&buf, "t", tenant);
-	appendStringInfo(&buf, ";k=%s;m=%s;r=%u", HlTenantKindName(path->kind), method,
-					 GetOuterUserId());
-	append_uuid(&buf, "ag", &path->agency);
-	append_uuid(&buf, "ac", &path->account);
-	append_uuid(&buf, "ap", &path->app);
-	appendStringInfo(&buf, ";s=%s", HlScopesToCString(scopes));
+	appendStringInfoString(&buf, HL_CONTEXT_VERSION ";");
+	append_uuid(&buf, &ctx->principal);
+	append_uuid(&buf, &ctx->tenant);
+	append_uuid(&buf, &ctx->agency);
+	append_uuid(&buf, &ctx->account);
+	append_uuid(&buf, &ctx->app);
+	appendStringInfo(&buf, ";%d;%u;%s;%s", (int) ctx->kind, ctx->role, ctx->method,
+					 HlScopesToCString(CONTEXT_SCOPES(ctx)));
 	return buf.data;
 }
 
-/* Parse "tag=value" at *p up to the next ';'. Returns false on any surprise. */
-static bool
-take_field(char **p, const char *tag, char **value)
+static int
+hex_value(char c)
 {
-	size_t		taglen = strlen(tag);
-	char	   *end;
-
-	if (**p != ';' || strncmp(*p + 1, tag, taglen) != 0 || (*p)[1 + taglen] != '=')
-		return false;
-	*value = *p + 2 + taglen;
-	if (strcmp(tag, "s") == 0)
-		end = *value + strlen(*value);	/* scopes are last and hold no ';' */
-	else
-	{
-		end = strchr(*value, ';');
-		if (end == NULL)
-			return false;
-	}
-	*p = end;
-	return true;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
 }
 
 static bool
-parse_uuid_field(char **p, const char *tag, pg_uuid_t *out)
+parse_uuid(const char **p, pg_uuid_t *out)
 {
-	char	   *v;
-	char		tmp[37];
+	int			i;
 
-	if (!take_field(p, tag, &v) || *p - v != 36)
-		return false;
-	memcpy(tmp, v, 36);
-	tmp[36] = '\0';
-	/* uuid_in raises on bad input; values here were built by context_serialize. */
-	memcpy(out, DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(tmp))),
-		   sizeof(pg_uuid_t));
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		int			hi = hex_value((*p)[2 * i]);
+		int			lo = (hi < 0) ? -1 : hex_value((*p)[2 * i + 1]);
+
+		if (lo < 0)
+			return false;
+		out->data[i] = (unsigned char) ((hi << 4) | lo);
+	}
+	*p += 2 * UUID_LEN;
 	return true;
 }
 
@@ -148,53 +178,44 @@ parse_uuid_field(char **p, const char *tag, pg_uuid_t *out)
 static HlContext *
 context_parse(const char *value)
 {
-	char	   *copy = pstrdup(value);
-	char	   *p = copy;
-	char	   *v;
-	HlContext	tmp;
+	const char *p = value;
+	pg_uuid_t	principal,
+				tenant;
+	HlTenantPath path;
+	char	   *end;
+	long		kind;
+	unsigned long role;
+	const char *method;
+	char		method_buf[HL_METHOD_MAX];
+	const char *scopes_text;
 	HlScopes   *scopes;
 	HlContext  *ctx;
-	size_t		off;
 
-	memset(&tmp, 0, sizeof(tmp));
-	if (strncmp(p, HL_CONTEXT_VERSION, strlen(HL_CONTEXT_VERSION)) != 0)
+	memset(&path, 0, sizeof(path));
+	if (strncmp(p, HL_CONTEXT_VERSION ";", strlen(HL_CONTEXT_VERSION) + 1) != 0)
 		return NULL;
-	p += strlen(HL_CONTEXT_VERSION);
-	if (!parse_uuid_field(&p, "p", &tmp.principal) ||
-		!parse_uuid_field(&p, "t", &tmp.tenant))
+	p += strlen(HL_CONTEXT_VERSION) + 1;
+	if (!parse_uuid(&p, &principal) || !parse_uuid(&p, &tenant) ||
+		!parse_uuid(&p, &path.agency) || !parse_uuid(&p, &path.account) ||
+		!parse_uuid(&p, &path.app) || *p != ';')
 		return NULL;
-	if (!take_field(&p, "k", &v))
+	kind = strtol(p + 1, &end, 10);
+	if (end == p + 1 || *end != ';' || kind < HL_TENANT_AGENCY || kind > HL_TENANT_APP)
 		return NULL;
-	if (strncmp(v, "agency;", 7) == 0)
-		tmp.kind = HL_TENANT_AGENCY;
-	else if (strncmp(v, "account;", 8) == 0)
-		tmp.kind = HL_TENANT_ACCOUNT;
-	else if (strncmp(v, "app;", 4) == 0)
-		tmp.kind = HL_TENANT_APP;
-	else
+	path.kind = (HlTenantKind) kind;
+	p = end + 1;
+	role = strtoul(p, &end, 10);
+	if (end == p || *end != ';')
 		return NULL;
-	if (!take_field(&p, "m", &v) || p - v >= HL_METHOD_MAX)
+	method = end + 1;
+	scopes_text = strchr(method, ';');
+	if (scopes_text == NULL || scopes_text - method >= HL_METHOD_MAX)
 		return NULL;
-	memcpy(tmp.method, v, p - v);
-	if (!take_field(&p, "r", &v))
-		return NULL;
-	tmp.role = (Oid) strtoul(v, NULL, 10);
-	if (!parse_uuid_field(&p, "ag", &tmp.agency) ||
-		!parse_uuid_field(&p, "ac", &tmp.account) ||
-		!parse_uuid_field(&p, "ap", &tmp.app) ||
-		!take_field(&p, "s", &v))
-		return NULL;
-	scopes = HlScopesFromText(v, strlen(v));
-
-	off = MAXALIGN(sizeof(HlContext));
-	ctx = (HlContext *) malloc(off + VARSIZE(scopes));
-	if (ctx == NULL)
-		return NULL;
-	memcpy(ctx, &tmp, sizeof(HlContext));
-	ctx->scopes_offset = off;
-	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
+	memcpy(method_buf, method, scopes_text - method);
+	method_buf[scopes_text - method] = '\0';
+	scopes = HlScopesFromText(scopes_text + 1, strlen(scopes_text + 1));
+	ctx = context_build(&principal, &tenant, &path, method_buf, (Oid) role, scopes);
 	pfree(scopes);
-	pfree(copy);
 	return ctx;
 }
 
@@ -209,6 +230,13 @@ context_check_hook(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0')
 	{
 		*extra = NULL;
+		return true;
+	}
+	/* Our own value: adopt the block set_principal built, without parsing it again. */
+	if (setting_context && pending_context != NULL && strcmp(*newval, pending_value) == 0)
+	{
+		*extra = pending_context;
+		pending_context = NULL;
 		return true;
 	}
 	if (!setting_context && !InitializingParallelWorker)
@@ -234,12 +262,21 @@ static void
 context_assign_hook(const char *newval, void *extra)
 {
 	CurrentContext = (const HlContext *) extra;
+	context_generation++;
 }
 
+/*
+ * Set the context for the rest of the transaction (SET LOCAL semantics), or clear it when
+ * ctx is NULL. ctx is a block from context_build(): the GUC machinery takes ownership.
+ */
 static void
-context_set(const char *value)
+context_set(HlContext *ctx)
 {
+	char	   *value = ctx ? context_serialize(ctx) : "";
+
 	setting_context = true;
+	pending_context = ctx;
+	pending_value = value;
 	PG_TRY();
 	{
 		(void) set_config_option(HL_CONTEXT_GUC, value, PGC_SUSET, PGC_S_SESSION,
@@ -248,6 +285,10 @@ context_set(const char *value)
 	PG_FINALLY();
 	{
 		setting_context = false;
+		if (pending_context != NULL)
+			free(pending_context);	/* not adopted by the check hook */
+		pending_context = NULL;
+		pending_value = NULL;
 	}
 	PG_END_TRY();
 }
@@ -280,7 +321,7 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
 	if (role_change && CurrentContext != NULL && IsTransactionState())
-		context_set("");
+		context_set(NULL);
 }
 
 void
@@ -325,7 +366,7 @@ refuse_bypass_roles(void)
 static void
 require_role_member(const char *rolname, const char *what)
 {
-	Oid			role = get_role_oid(rolname, true);
+	Oid			role = get_role_oid(rolname, true);	/* a syscache hit */
 
 	if (!OidIsValid(role) || !has_privs_of_role(GetUserId(), role))
 		ereport(ERROR,
@@ -376,14 +417,14 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 				 errmsg("tenant %s is not active", uuid_text(tenant)),
 				 errdetail("The tenant, or a tenant above it, is suspended.")));
 
-	context_set(context_serialize(principal, tenant, &path, "set_principal", scopes));
+	context_set(context_build(principal, tenant, &path, "set_principal", GetOuterUserId(), scopes));
 	PG_RETURN_VOID();
 }
 
 Datum
 hlauth_clear(PG_FUNCTION_ARGS)
 {
-	context_set("");
+	context_set(NULL);
 	PG_RETURN_VOID();
 }
 
@@ -485,18 +526,45 @@ hlauth_scopes(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(copy);
 }
 
+/*
+ * Does the context grant this scope? A one-entry memo keyed on the context generation makes
+ * a policy that calls has_scope() with a constant once per row cost a comparison per row.
+ */
 static bool
-context_has_scope(text *q)
+context_has_scope(const char *q, size_t len)
 {
-	return current_context() != NULL &&
-		HlScopesGrantText(CONTEXT_SCOPES(current_context()), VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q));
+	static uint64 memo_generation = 0;
+	static char memo_scope[HLA_SCOPE_MAX_LEN];
+	static size_t memo_len = SIZE_MAX;
+	static bool memo_result = false;
+	const HlContext *ctx = current_context();
+	bool		result;
+
+	if (ctx == NULL)
+		return false;
+	if (memo_generation == context_generation && len == memo_len && memcmp(q, memo_scope, len) == 0)
+		return memo_result;
+	result = HlScopesGrantText(CONTEXT_SCOPES(ctx), q, len);
+	if (len <= HLA_SCOPE_MAX_LEN)
+	{
+		memcpy(memo_scope, q, len);
+		memo_len = len;
+		memo_generation = context_generation;
+		memo_result = result;
+	}
+	return result;
 }
 
 /* Never raises: no context, NULL, or a string that is not a valid scope, is simply false. */
 Datum
 hlauth_has_scope(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(!PG_ARGISNULL(0) && context_has_scope(PG_GETARG_TEXT_PP(0)));
+	text	   *q;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	q = PG_GETARG_TEXT_PP(0);
+	PG_RETURN_BOOL(context_has_scope(VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q)));
 }
 
 Datum
@@ -509,7 +577,7 @@ hlauth_require_scope(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: no principal is authenticated in this transaction"),
 				 errhint("Call hlauth.set_principal() or authenticate at the start of the transaction.")));
-	if (!context_has_scope(q))
+	if (!context_has_scope(VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: scope \"%s\" is required",
@@ -551,9 +619,12 @@ hlauth_can_access(PG_FUNCTION_ARGS)
 }
 
 /*
- * hlauth.accessible_tenants(kind text DEFAULT NULL): the accessible tenants of one kind
- * ('agency', 'account', 'app'), or of every kind when NULL. An unknown kind reaches
- * nothing (empty array): this function never raises, so policies stay leakproof.
+ * hlauth.accessible_tenants(kind text DEFAULT NULL, scope text DEFAULT NULL): the accessible
+ * tenants of one kind ('agency', 'account', 'app'), or of every kind when NULL; none at all
+ * when a scope is given and the principal's scopes do not grant it. protect()'s policies are
+ * `tenant_column = ANY (hlauth.accessible_tenants(kind, scope))`: one index condition,
+ * evaluated once per scan, with no per-row filter. An unknown kind reaches nothing (empty
+ * array): this function never raises, so policies stay leakproof.
  */
 Datum
 hlauth_accessible_tenants(PG_FUNCTION_ARGS)
@@ -575,6 +646,13 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 		else if (strcmp(kind, "app") == 0)
 			only = HL_TENANT_APP;
 		else
+			only = -2;
+	}
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+	{
+		text	   *scope = PG_GETARG_TEXT_PP(1);
+
+		if (!context_has_scope(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope)))
 			only = -2;
 	}
 	if (only != -2)

@@ -199,7 +199,10 @@ entry_from_tuple(TenantEntry *e, HeapTuple tup, TupleDesc desc)
 		memcpy(&e->parent, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 }
 
-/* One tenant row, from the cache or an index scan. rel must come from open_tenants(). */
+/*
+ * One tenant row, from the cache or an index scan. rel must come from open_tenants(), or
+ * be NULL to consult the cache only: then a miss returns NULL.
+ */
 static TenantEntry *
 tenant_get(Relation rel, const pg_uuid_t *id)
 {
@@ -212,6 +215,8 @@ tenant_get(Relation rel, const pg_uuid_t *id)
 	e = (TenantEntry *) hash_search(TenantCache, id, HASH_FIND, &found);
 	if (found)
 		return e;
+	if (rel == NULL)
+		return NULL;
 
 	ScanKeyInit(&key, Anum_tenants_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
 	scan = systable_beginscan(rel, tenants_pkey, true, NULL, 1, &key);
@@ -225,7 +230,13 @@ tenant_get(Relation rel, const pg_uuid_t *id)
 	return e;
 }
 
-static bool
+#define RESOLVE_MISS	(-1)		/* cache-only lookup missed: read the table */
+
+/*
+ * Resolve a tenant to its path in the tree: 1 if it exists, 0 if not, or RESOLVE_MISS when
+ * rel is NULL (cache only) and some row is not cached.
+ */
+static int
 resolve(Relation rel, const pg_uuid_t *tenant, HlTenantPath *path)
 {
 	TenantEntry *e = tenant_get(rel, tenant);
@@ -233,18 +244,22 @@ resolve(Relation rel, const pg_uuid_t *tenant, HlTenantPath *path)
 	int			depth;
 
 	memset(path, 0, sizeof(*path));
+	if (e == NULL)
+		return RESOLVE_MISS;
 	if (!e->exists)
-		return false;
+		return 0;
 	path->kind = e->kind;
 	path->active = true;
 
 	/* Walk up at most app -> account -> agency, checking shape and status. */
 	for (depth = 0; depth < 3; depth++)
 	{
+		if (e == NULL)
+			return RESOLVE_MISS;
 		if (!e->exists)
 		{
 			path->active = false;
-			return true;
+			return 1;
 		}
 		if (!e->active)
 			path->active = false;
@@ -258,28 +273,37 @@ resolve(Relation rel, const pg_uuid_t *tenant, HlTenantPath *path)
 				break;
 			case HL_TENANT_AGENCY:
 				path->agency = cur;
-				return true;
+				return 1;
 		}
 		if (!e->has_parent)
 		{
 			path->active = false;	/* malformed tree: fail closed */
-			return true;
+			return 1;
 		}
 		cur = e->parent;
 		e = tenant_get(rel, &cur);
 	}
 	path->active = false;
-	return true;
+	return 1;
 }
 
 bool
 HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path)
 {
-	Relation	rel = open_tenants();
-	bool		found = resolve(rel, tenant, path);
+	Relation	rel;
+	int			found;
 
+	/* Hot path: a current cache answers without touching the table (see below). */
+	if (TenantCache != NULL && tenant_cache_built == tenant_inval_count)
+	{
+		found = resolve(NULL, tenant, path);
+		if (found != RESOLVE_MISS)
+			return found == 1;
+	}
+	rel = open_tenants();
+	found = resolve(rel, tenant, path);
 	table_close(rel, AccessShareLock);
-	return found;
+	return found == 1;
 }
 
 static int
@@ -374,7 +398,7 @@ HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *c
 	old = MemoryContextSwitchTo(TenantCacheContext);
 	for (k = 0; k < 3; k++)
 		lists[k] = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * cap[k]);
-	if (resolve(rel, tenant, &path) && path.active && path.kind == kind)
+	if (resolve(rel, tenant, &path) == 1 && path.active && path.kind == kind)
 	{
 		lists[kind][n[kind]++] = *tenant;
 		if (kind == HL_TENANT_AGENCY)
