@@ -300,7 +300,7 @@ CREATE FUNCTION hlauth.scopes() RETURNS hlauth.scopes
 CREATE FUNCTION hlauth.has_scope(scope text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_has_scope' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.require_scope(scope text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'hlauth_require_scope' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'hlauth_require_scope' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION hlauth.can_access(tenant uuid) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_can_access' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION hlauth.accessible_tenants(kind text DEFAULT NULL, scope text DEFAULT NULL) RETURNS uuid[]
@@ -354,8 +354,9 @@ CREATE TABLE hlauth_internal.protected_tables (
 SELECT pg_catalog.pg_extension_config_dump('hlauth_internal.protected_tables', '');
 COMMENT ON TABLE hlauth_internal.protected_tables IS 'Tables under hlauth.protect(), and a fingerprint of their protection';
 
--- What must not change without hlauth_admin: name, parents, RLS flags, hlauth's policies,
--- any other PERMISSIVE policy (it would widen access), and hlauth's triggers with their state.
+-- What must not change without hlauth_admin: name, parents, RLS flags, every policy (a
+-- permissive one widens access; a restrictive one's function may be ordered before hlauth's
+-- and see every row), and every trigger with its state (a trigger sees every tenant's writes).
 CREATE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
 	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT concat_ws(' | ',
@@ -370,11 +371,10 @@ CREATE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS tex
 									 pg_get_expr(p.polqual, p.polrelid),
 									 pg_get_expr(p.polwithcheck, p.polrelid)), '; ' ORDER BY p.polname)
 		   FROM pg_policy p
-		  WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
-			AND (p.polname LIKE 'hlauth\_%' OR p.polpermissive)),
+		  WHERE p.polrelid OPERATOR(pg_catalog.=) tbl),
 		(SELECT string_agg(t.tgname::text || ':' || t.tgenabled::text || ':' || t.tgfoid::regproc::text, '; ' ORDER BY t.tgname)
 		   FROM pg_trigger t
-		  WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND t.tgname LIKE 'hlauth\_%'))
+		  WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND NOT t.tgisinternal))
 $$;
 COMMENT ON FUNCTION hlauth_internal.protection_fingerprint(regclass) IS 'The parts of a table''s protection that only hlauth_admin may change';
 
@@ -391,7 +391,7 @@ BEGIN
 	   OR (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
 			AND t.tgname IN ('hlauth_require_context', 'hlauth_no_truncate') AND t.tgenabled <> 'D') <> 2
 	   OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
-			AND p.polpermissive AND p.polname NOT LIKE 'hlauth\_%')
+			AND p.polpermissive AND p.polname NOT IN ('hlauth_select', 'hlauth_insert', 'hlauth_update', 'hlauth_delete'))
 	THEN
 		RAISE EXCEPTION 'table % is not fully protected', tbl USING ERRCODE = '55000';
 	END IF;
@@ -451,8 +451,8 @@ BEGIN
 			ELSE
 				RAISE EXCEPTION 'permission denied: table % is protected by hlauth', r.relid
 					USING ERRCODE = '42501',
-						  DETAIL = 'Its row-level security, hlauth policies, permissive policies and hlauth triggers can be changed only by hlauth_admin.',
-						  HINT = 'Restrictive policies may be added freely. Ask an hlauth_admin to run hlauth.protect() or hlauth.unprotect().';
+						  DETAIL = 'Its name, parents, row-level security, policies and triggers can be changed only by hlauth_admin.',
+						  HINT = 'Ask an hlauth_admin to make the change, or to run hlauth.protect() or hlauth.unprotect().';
 			END IF;
 		END IF;
 	END LOOP;
@@ -560,25 +560,53 @@ BEGIN
 						  tenant_column, tenant_kind, write_scope);
 
 	FOR idx IN SELECT p.polname FROM pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
-				AND p.polpermissive AND p.polname NOT LIKE 'hlauth\_%' LOOP
+				AND p.polpermissive AND p.polname NOT IN ('hlauth_select', 'hlauth_insert', 'hlauth_update', 'hlauth_delete') LOOP
 		RAISE EXCEPTION 'table % has a permissive policy "%"', tbl, idx.polname
 			USING ERRCODE = '55000',
 				  DETAIL = 'Permissive policies are combined with OR: it would widen hlauth''s tenant isolation.',
-				  HINT = 'Drop it, or recreate it AS RESTRICTIVE.';
+				  HINT = 'Drop it, or have an hlauth_admin recreate it AS RESTRICTIVE.';
+	END LOOP;
+
+	-- A table under an unprotected parent would be read through that parent.
+	FOR idx IN SELECT i.inhparent::regclass AS parent FROM pg_inherits i
+				WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+				  AND NOT EXISTS (SELECT 1 FROM hlauth_internal.protected_tables pt
+								   WHERE pt.relid OPERATOR(pg_catalog.=) i.inhparent) LOOP
+		RAISE EXCEPTION 'table % is a child of table %, which is not protected', tbl, idx.parent
+			USING ERRCODE = '55000',
+				  DETAIL = 'Its rows would be read through the parent without hlauth''s policies.',
+				  HINT = format('Protect the parent instead: hlauth.protect(%L).', idx.parent);
 	END LOOP;
 
 	-- A trigger or rule sees every tenant's writes: one the owner made before protecting
 	-- the table needs an hlauth_admin's review.
+	-- Code of the owner's that would run over every tenant's rows or writes: triggers, rules,
+	-- restrictive policies, CHECK and exclusion constraints, generated columns, expression
+	-- and partial indexes. An hlauth_admin must review such a table before it is protected.
 	IF NOT caller_is_admin THEN
-		FOR idx IN SELECT t.tgname AS name FROM pg_trigger t
+		FOR idx IN SELECT 'trigger ' || quote_ident(t.tgname) AS what FROM pg_trigger t
 					WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND NOT t.tgisinternal
-					  AND t.tgname NOT LIKE 'hlauth\_%'
+					  AND t.tgname NOT IN ('hlauth_require_context', 'hlauth_no_truncate')
 				   UNION ALL
-				   SELECT r.rulename FROM pg_rewrite r
-					WHERE r.ev_class OPERATOR(pg_catalog.=) tbl AND r.rulename <> '_RETURN' LOOP
-			RAISE EXCEPTION 'permission denied: table % has trigger or rule "%"', tbl, idx.name
+				   SELECT 'rule ' || quote_ident(r.rulename) FROM pg_rewrite r
+					WHERE r.ev_class OPERATOR(pg_catalog.=) tbl AND r.rulename <> '_RETURN'
+				   UNION ALL
+				   SELECT 'policy ' || quote_ident(p.polname) FROM pg_policy p
+					WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname NOT IN ('hlauth_select', 'hlauth_insert', 'hlauth_update', 'hlauth_delete')
+				   UNION ALL
+				   SELECT 'constraint ' || quote_ident(c.conname) FROM pg_constraint c
+					WHERE c.conrelid OPERATOR(pg_catalog.=) tbl AND c.contype IN ('c', 'x')
+				   UNION ALL
+				   SELECT 'generated column ' || quote_ident(a.attname) FROM pg_attribute a
+					WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.>) 0
+					  AND NOT a.attisdropped AND a.attgenerated <> ''
+				   UNION ALL
+				   SELECT 'index ' || i.indexrelid::regclass::text FROM pg_index i
+					WHERE i.indrelid OPERATOR(pg_catalog.=) tbl
+					  AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL) LOOP
+			RAISE EXCEPTION 'permission denied: table % has %', tbl, idx.what
 				USING ERRCODE = '42501',
-					  DETAIL = 'A trigger or rule on a protected table sees every tenant''s writes.',
+					  DETAIL = 'It would run its code over every tenant''s rows or writes once the table is protected.',
 					  HINT = 'Ask an hlauth_admin to review it and run hlauth.protect().';
 		END LOOP;
 	END IF;
@@ -618,15 +646,15 @@ BEGIN
 				  HINT = 'Make the tenant column part of every unique key, e.g. UNIQUE (account_id, email).';
 	END LOOP;
 
-	-- Partitions are tables of their own: protect each, so direct access is isolated too.
-	-- (Before registering the parent, so the DDL guard does not protect them a second time.)
+	PERFORM hlauth_internal.register_protection(tbl, tenant_column, tenant_kind, read_scope, write_scope);
+
+	-- Partitions and children are tables of their own: protect each, so that direct access
+	-- is isolated too. (While protect() runs, the DDL guard does not protect them itself.)
 	FOR idx IN SELECT i.inhrelid::regclass AS child FROM pg_inherits i
 				WHERE i.inhparent OPERATOR(pg_catalog.=) tbl ORDER BY i.inhrelid LOOP
 		PERFORM hlauth_internal.protect_impl(idx.child, tenant_column, read_scope, write_scope, tenant_kind,
 											 caller_is_admin);
 	END LOOP;
-
-	PERFORM hlauth_internal.register_protection(tbl, tenant_column, tenant_kind, read_scope, write_scope);
 END
 $$;
 REVOKE ALL ON FUNCTION hlauth_internal.protect_impl(regclass, name, text, text, text, boolean) FROM PUBLIC;

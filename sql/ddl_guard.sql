@@ -44,17 +44,39 @@ ALTER TABLE guard.parent ATTACH PARTITION guard.notes DEFAULT;
 ALTER TABLE guard.notes RENAME TO notes_old;
 ALTER TABLE guard.notes SET SCHEMA guard2;
 DROP TABLE guard.notes;
+CREATE POLICY only_short ON guard.notes AS RESTRICTIVE USING (guard.leak(body) IS NOT NULL);
 -- allowed: they run no code over the rows and weaken nothing
 CREATE INDEX notes_body_idx ON guard.notes (body);
 ALTER TABLE guard.notes ADD COLUMN n int DEFAULT 0, ADD COLUMN t text, ADD COLUMN d date DEFAULT '2026-01-01'::date;
 ALTER TABLE guard.notes ALTER COLUMN body SET DEFAULT 'empty';
-CREATE POLICY only_short ON guard.notes AS RESTRICTIVE USING (length(body) < 1000);
 COMMENT ON TABLE guard.notes IS 'guarded';
 -- any DDL on a table that is not protected is none of hlauth's business
 CREATE INDEX ON guard.other (guard.leak(id::text));
 CREATE TRIGGER t BEFORE INSERT ON guard.other FOR EACH ROW EXECUTE FUNCTION guard.leak_trigger();
--- a table with a trigger cannot be protected by its owner alone
+-- a table with code of the owner's that would see other tenants' rows cannot be protected by
+-- its owner alone: a trigger, a CHECK constraint, a generated column, an expression index,
+-- a policy (even restrictive); nor can a child of an unprotected parent
 SELECT hlauth.protect('guard.other');
+CREATE TABLE guard.with_check (id int, account_id uuid, body text CHECK (guard.leak(body) IS NOT NULL));
+SELECT hlauth.protect('guard.with_check');
+CREATE TABLE guard.with_generated (id int, account_id uuid, body text, g text GENERATED ALWAYS AS (guard.leak(body)) STORED);
+SELECT hlauth.protect('guard.with_generated');
+CREATE TABLE guard.with_index (id int, account_id uuid, body text);
+CREATE INDEX ON guard.with_index (account_id, guard.leak(body));
+SELECT hlauth.protect('guard.with_index');
+CREATE TABLE guard.with_policy (id int, account_id uuid, body text);
+CREATE POLICY p ON guard.with_policy AS RESTRICTIVE USING (guard.leak(body) IS NOT NULL);
+SELECT hlauth.protect('guard.with_policy');
+CREATE TABLE guard.base (id int, account_id uuid, body text);
+CREATE TABLE guard.child () INHERITS (guard.base);
+SELECT hlauth.protect('guard.child');
+-- look-alike names get no pass: a policy or trigger named like hlauth's is still the owner's
+CREATE TABLE guard.lookalike (id int, account_id uuid, body text);
+CREATE POLICY hlauth_open ON guard.lookalike USING (true);
+SELECT hlauth.protect('guard.lookalike');
+DROP POLICY hlauth_open ON guard.lookalike;
+CREATE TRIGGER hlauth_spy BEFORE INSERT ON guard.lookalike FOR EACH ROW EXECUTE FUNCTION guard.leak_trigger();
+SELECT hlauth.protect('guard.lookalike');
 RESET ROLE;
 
 -- an hlauth_admin may do what the owner may not, and protect the table with the trigger
@@ -62,8 +84,8 @@ SET ROLE regress_guard_admin;
 CREATE INDEX notes_expr_idx ON guard.notes (lower(body));
 SELECT hlauth.protect('guard.other');
 RESET ROLE;
-SELECT relid, tenant_column FROM hlauth_internal.protected_tables WHERE relid::text LIKE 'guard.%' ORDER BY 1::text;
-SELECT indexrelid::regclass AS index FROM pg_index WHERE indrelid = 'guard.notes'::regclass ORDER BY 1::text;
+SELECT relid, tenant_column FROM hlauth_internal.protected_tables WHERE relid::text LIKE 'guard.%' ORDER BY relid::text;
+SELECT indexrelid::regclass AS index FROM pg_index WHERE indrelid = 'guard.notes'::regclass ORDER BY indexrelid::regclass::text;
 
 SET ROLE regress_guard_admin;
 SELECT hlauth.unprotect('guard.notes');

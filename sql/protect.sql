@@ -332,7 +332,8 @@ ALTER TABLE contacts DISABLE ROW LEVEL SECURITY;
 SELECT hlauth.protect('contacts', read_scope => 'contacts.read');
 SELECT hlauth.protect('contacts', tenant_kind => 'agency');
 SELECT hlauth.unprotect('contacts');
--- ... but may add a RESTRICTIVE policy (it can only narrow access) and drop it again
+-- ... nor add a policy of its own, even a RESTRICTIVE one: the planner orders policy
+-- quals by cost, so a cheap function of the owner's could see every row before hlauth's
 CREATE POLICY only_named ON contacts AS RESTRICTIVE FOR SELECT USING (name LIKE 'contact 1%');
 RESET ROLE;
 -- everything is as protect() left it
@@ -341,7 +342,9 @@ SELECT policyname, permissive, roles, cmd FROM pg_policies WHERE tablename = 'co
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'contacts'::regclass AND NOT tgisinternal ORDER BY tgname;
 SELECT relid, fingerprint = hlauth_internal.protection_fingerprint(relid) AS fingerprint_current
   FROM hlauth_internal.protected_tables ORDER BY relid::text;
--- the restrictive policy narrows what the tenant sees
+-- an hlauth_admin (here the superuser) may add a restrictive policy: it narrows what the
+-- tenant sees, and the guard records the change with a warning
+CREATE POLICY only_named ON contacts AS RESTRICTIVE FOR SELECT USING (name LIKE 'contact 1%');
 SET ROLE regress_prot_app;
 BEGIN;
 SELECT hlauth.set_principal('dafe0000-0000-0000-0000-000000000001', 'd1000001-0000-0000-0000-000000000000', 'contacts.*');
@@ -351,6 +354,7 @@ RESET ROLE;
 SET ROLE regress_prot_owner;
 DROP POLICY only_named ON contacts;
 RESET ROLE;
+DROP POLICY only_named ON contacts;
 -- the app role cannot remove the protection either
 SET ROLE regress_prot_app;
 SELECT hlauth.unprotect('contacts');

@@ -570,13 +570,18 @@ hlauth_has_scope(PG_FUNCTION_ARGS)
 Datum
 hlauth_require_scope(PG_FUNCTION_ARGS)
 {
-	text	   *q = PG_GETARG_TEXT_PP(0);
+	text	   *q;
 
 	if (current_context() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: no principal is authenticated in this transaction"),
 				 errhint("Call hlauth.set_principal() or authenticate at the start of the transaction.")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the required scope must not be NULL")));
+	q = PG_GETARG_TEXT_PP(0);
 	if (!context_has_scope(VARDATA_ANY(q), VARSIZE_ANY_EXHDR(q)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -28,6 +28,13 @@ PG_FUNCTION_INFO_V1(hlauth_is_admin);
 PG_FUNCTION_INFO_V1(hlauth_protect_new_partitions);
 PG_FUNCTION_INFO_V1(hlauth_protect);
 
+/*
+ * True while hlauth.protect() or the partition helper runs: the DDL they issue fires the
+ * event triggers again, and the partition helper must not start a second protect() of a
+ * table that is being protected.
+ */
+static bool protect_in_progress = false;
+
 /* ---- guards on protected tables ---- */
 
 static void
@@ -117,11 +124,9 @@ hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)
 Datum
 hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 {
-	static bool in_progress = false;
-
-	if (in_progress)
+	if (protect_in_progress)
 		PG_RETURN_VOID();
-	in_progress = true;
+	protect_in_progress = true;
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -138,7 +143,7 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		in_progress = false;
+		protect_in_progress = false;
 	}
 	PG_END_TRY();
 	PG_RETURN_VOID();
@@ -161,6 +166,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	bool		is_admin = HlCurrentRoleIsAdmin();
 	Oid			save_userid;
 	int			save_sec_context;
+	bool		was_in_progress;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			types[6] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
@@ -193,6 +199,8 @@ hlauth_protect(PG_FUNCTION_ARGS)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	was_in_progress = protect_in_progress;
+	protect_in_progress = true;
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -204,6 +212,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
+		protect_in_progress = was_in_progress;
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
