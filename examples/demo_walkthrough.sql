@@ -49,7 +49,8 @@ COMMIT;
 \echo '3. Alice acts at Northwind Agency with contacts.* (every action on contacts).'
 \echo '   She sees every active account of her agency: Bakery and Dental. Not the'
 \echo '   suspended Florist, and nothing of Southpaw. At an agency there is no default'
-\echo '   account, so her writes name the account.'
+\echo '   account, so her writes name the account. contacts is keyed by account, so she'
+\echo '   cannot file a row under the agency''s own id.'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('a11ce000-0000-0000-0000-000000000001',
@@ -62,13 +63,19 @@ SELECT hlauth.has_scope('contacts.write') AS "contacts.write",
 INSERT INTO contacts (account_id, name, email)
 	VALUES ('ac000000-0000-0000-0000-000000000012', 'Dot Enamel', 'dot@dental.example')
 	RETURNING account_id, name;
+SAVEPOINT agency_row;
+INSERT INTO contacts (account_id, name, email)
+	VALUES ('a0000000-0000-0000-0000-000000000001', 'Agnes Agency', 'agnes@northwind.example');
+\echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK TO SAVEPOINT agency_row;
+SELECT hlauth.accessible_tenants('account') AS accounts, hlauth.accessible_tenants('agency') AS agencies;
 ROLLBACK;
 
 \echo
 \echo '================================================================================'
 \echo '4. The Bakery''s booking app acts as an app principal. An app acts on its'
-\echo '   account''s data: it sees the Bakery''s rows (and rows of its own app id), and'
-\echo '   the tenant column defaults to its account.'
+\echo '   account''s data: it sees the Bakery''s rows, and the tenant column defaults'
+\echo '   to its account. (In a table keyed by app, it would see its own app''s rows.)'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('5e2f1ce0-0000-0000-0000-000000000004',
