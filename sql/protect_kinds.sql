@@ -46,6 +46,12 @@ SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000003', 'f2000000-00
 SELECT id, body FROM kinds_notes ORDER BY id;
 SELECT count(*) AS app_rows_seen FROM kinds_app_state;
 ROLLBACK;
+-- require_scope(NULL): refused without a principal, and with one
+SELECT hlauth.require_scope(NULL);
+BEGIN;
+SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', 'contacts.*');
+SELECT hlauth.require_scope(NULL);
+ROLLBACK;
 RESET ROLE;
 
 DROP TABLE kinds_notes, kinds_app_state;
