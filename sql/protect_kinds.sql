@@ -54,6 +54,29 @@ SELECT hlauth.require_scope(NULL);
 ROLLBACK;
 RESET ROLE;
 
+-- set_principal remembers a role that passed its role checks; revoking hlauth_trusted or
+-- granting BYPASSRLS afterwards must be seen at once, in the same session. A C alias (which
+-- a superuser made, and which skips the EXECUTE grant) shows the C-side check itself.
+RESET ROLE;
+CREATE FUNCTION kinds_set(uuid, uuid, hlauth.scopes) RETURNS void LANGUAGE c AS '$libdir/hlauth', 'hlauth_set_principal';
+SET ROLE regress_kinds_app;
+BEGIN;
+SELECT kinds_set('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', '');
+SELECT hlauth.tenant();
+ROLLBACK;
+RESET ROLE;
+REVOKE hlauth_trusted FROM regress_kinds_app;
+SET ROLE regress_kinds_app;
+SELECT kinds_set('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', '');
+RESET ROLE;
+GRANT hlauth_trusted TO regress_kinds_app;
+ALTER ROLE regress_kinds_app BYPASSRLS;
+SET ROLE regress_kinds_app;
+SELECT kinds_set('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', '');
+RESET ROLE;
+ALTER ROLE regress_kinds_app NOBYPASSRLS;
+DROP FUNCTION kinds_set(uuid, uuid, hlauth.scopes);
+
 DROP TABLE kinds_notes, kinds_app_state;
 DELETE FROM hlauth.tenants WHERE kind = 'app' AND id = 'f1100000-0000-0000-0000-000000000000';
 DELETE FROM hlauth.tenants WHERE kind = 'account' AND parent = 'f0000000-0000-0000-0000-000000000000';

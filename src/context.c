@@ -34,6 +34,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_set_principal);
 PG_FUNCTION_INFO_V1(hlauth_clear);
@@ -115,13 +117,18 @@ static void
 append_uuid(StringInfo buf, const pg_uuid_t *u)
 {
 	static const char hex[] = "0123456789abcdef";
+	char	   *out;
 	int			i;
 
+	enlargeStringInfo(buf, 2 * UUID_LEN);
+	out = buf->data + buf->len;
 	for (i = 0; i < UUID_LEN; i++)
 	{
-		appendStringInfoChar(buf, hex[u->data[i] >> 4]);
-		appendStringInfoChar(buf, hex[u->data[i] & 0xF]);
+		out[2 * i] = hex[u->data[i] >> 4];
+		out[2 * i + 1] = hex[u->data[i] & 0xF];
 	}
+	buf->len += 2 * UUID_LEN;
+	buf->data[buf->len] = '\0';
 }
 
 /*
@@ -324,6 +331,19 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		context_set(NULL);
 }
 
+/*
+ * The last role that passed set_principal's role checks. Any change to pg_authid or
+ * pg_auth_members (ALTER ROLE, GRANT/REVOKE of a role) forgets it.
+ */
+static Oid	role_checks_passed = InvalidOid;
+static bool role_checks_valid = false;
+
+static void
+role_checks_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	role_checks_valid = false;
+}
+
 void
 HlContextInit(void)
 {
@@ -342,6 +362,9 @@ HlContextInit(void)
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = hlauth_ProcessUtility;
+
+	CacheRegisterSyscacheCallback(AUTHOID, role_checks_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_checks_invalidate, (Datum) 0);
 }
 
 /* ---- setting it ---- */
@@ -404,8 +427,14 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	tenant = PG_GETARG_UUID_P(1);
 	scopes = PG_GETARG_HLSCOPES_P(2);
 
-	refuse_bypass_roles();
-	require_role_member("hlauth_trusted", "set a principal");
+	/* The role checks below need catalog lookups: remember a role that passed them. */
+	if (!role_checks_valid || role_checks_passed != GetUserId())
+	{
+		refuse_bypass_roles();
+		require_role_member("hlauth_trusted", "set a principal");
+		role_checks_passed = GetUserId();
+		role_checks_valid = true;
+	}
 
 	if (!HlTenantResolve(tenant, &path))
 		ereport(ERROR,
