@@ -35,6 +35,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_set_principal);
@@ -626,6 +627,12 @@ hl_uuid_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(pg_uuid_t));
 }
 
+/* The last array accessible_tenants() built, and what it was built for. */
+static ArrayType *accessible_memo = NULL;
+static uint64 accessible_memo_context = 0;
+static uint64 accessible_memo_tenants = 0;
+static int	accessible_memo_only = 0;
+
 /* only: a tenant kind, or -1 for all kinds. */
 static const pg_uuid_t *
 context_accessible(int only, int *count)
@@ -668,6 +675,7 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 				i;
 	const pg_uuid_t *list = NULL;
 	Datum	   *elems;
+	ArrayType  *result;
 
 	if (PG_NARGS() > 0 && !PG_ARGISNULL(0))
 	{
@@ -689,12 +697,38 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 		if (!context_has_scope(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope)))
 			only = -2;
 	}
+	/*
+	 * A policy calls this once per scan: keep the last array built, for as long as neither
+	 * the context nor the tenant tree changes, and hand out copies.
+	 */
+	if (current_context() != NULL && accessible_memo != NULL &&
+		accessible_memo_context == context_generation &&
+		accessible_memo_tenants == HlTenantsGeneration() && accessible_memo_only == only)
+	{
+		ArrayType  *copy = (ArrayType *) palloc(VARSIZE(accessible_memo));
+
+		memcpy(copy, accessible_memo, VARSIZE(accessible_memo));
+		PG_RETURN_ARRAYTYPE_P(copy);
+	}
 	if (only != -2)
 		list = context_accessible(only, &n);
 	elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 		elems[i] = UUIDPGetDatum(&list[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	result = construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+	if (current_context() != NULL)
+	{
+		ArrayType  *keep = (ArrayType *) MemoryContextAlloc(TopMemoryContext, VARSIZE(result));
+
+		memcpy(keep, result, VARSIZE(result));
+		if (accessible_memo != NULL)
+			pfree(accessible_memo);
+		accessible_memo = keep;
+		accessible_memo_context = context_generation;
+		accessible_memo_tenants = HlTenantsGeneration();
+		accessible_memo_only = only;
+	}
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /* ---- for the other glue files ---- */

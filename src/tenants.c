@@ -87,6 +87,13 @@ tenants_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* Changes whenever the cached tenant tree may be stale: memos elsewhere compare against it. */
+uint64
+HlTenantsGeneration(void)
+{
+	return tenant_inval_count;
+}
+
 void
 HlTenantsInit(void)
 {
