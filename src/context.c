@@ -627,12 +627,6 @@ hl_uuid_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(pg_uuid_t));
 }
 
-/* The last array accessible_tenants() built, and what it was built for. */
-static ArrayType *accessible_memo = NULL;
-static uint64 accessible_memo_context = 0;
-static uint64 accessible_memo_tenants = 0;
-static int	accessible_memo_only = 0;
-
 /* only: a tenant kind, or -1 for all kinds. */
 static const pg_uuid_t *
 context_accessible(int only, int *count)
@@ -671,21 +665,21 @@ Datum
 hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 {
 	int			only = -1;
-	int			n = 0,
-				i;
-	const pg_uuid_t *list = NULL;
-	Datum	   *elems;
+	const HlContext *ctx;
+	const ArrayType *cached;
 	ArrayType  *result;
 
 	if (PG_NARGS() > 0 && !PG_ARGISNULL(0))
 	{
-		char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		text	   *kind = PG_GETARG_TEXT_PP(0);
+		const char *k = VARDATA_ANY(kind);
+		size_t		len = VARSIZE_ANY_EXHDR(kind);
 
-		if (strcmp(kind, "agency") == 0)
+		if (len == 6 && memcmp(k, "agency", 6) == 0)
 			only = HL_TENANT_AGENCY;
-		else if (strcmp(kind, "account") == 0)
+		else if (len == 7 && memcmp(k, "account", 7) == 0)
 			only = HL_TENANT_ACCOUNT;
-		else if (strcmp(kind, "app") == 0)
+		else if (len == 3 && memcmp(k, "app", 3) == 0)
 			only = HL_TENANT_APP;
 		else
 			only = -2;
@@ -697,37 +691,13 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 		if (!context_has_scope(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope)))
 			only = -2;
 	}
-	/*
-	 * A policy calls this once per scan: keep the last array built, for as long as neither
-	 * the context nor the tenant tree changes, and hand out copies.
-	 */
-	if (current_context() != NULL && accessible_memo != NULL &&
-		accessible_memo_context == context_generation &&
-		accessible_memo_tenants == HlTenantsGeneration() && accessible_memo_only == only)
-	{
-		ArrayType  *copy = (ArrayType *) palloc(VARSIZE(accessible_memo));
-
-		memcpy(copy, accessible_memo, VARSIZE(accessible_memo));
-		PG_RETURN_ARRAYTYPE_P(copy);
-	}
-	if (only != -2)
-		list = context_accessible(only, &n);
-	elems = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		elems[i] = UUIDPGetDatum(&list[i]);
-	result = construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
-	if (current_context() != NULL)
-	{
-		ArrayType  *keep = (ArrayType *) MemoryContextAlloc(TopMemoryContext, VARSIZE(result));
-
-		memcpy(keep, result, VARSIZE(result));
-		if (accessible_memo != NULL)
-			pfree(accessible_memo);
-		accessible_memo = keep;
-		accessible_memo_context = context_generation;
-		accessible_memo_tenants = HlTenantsGeneration();
-		accessible_memo_only = only;
-	}
+	ctx = current_context();
+	if (only == -2 || ctx == NULL)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(UUIDOID));
+	/* A policy calls this once per scan: copy the array kept in the tenant cache. */
+	cached = HlTenantsAccessibleArray(&ctx->tenant, ctx->kind, only);
+	result = (ArrayType *) palloc(VARSIZE(cached));
+	memcpy(result, cached, VARSIZE(cached));
 	PG_RETURN_ARRAYTYPE_P(result);
 }
 

@@ -58,6 +58,8 @@ extern uint64 HlTenantsGeneration(void);
 extern bool HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path);
 extern const pg_uuid_t *HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind,
 											 int only, int *count);
+extern const struct ArrayType *HlTenantsAccessibleArray(const pg_uuid_t *tenant,
+														HlTenantKind kind, int only);
 extern const char *HlTenantKindName(HlTenantKind kind);
 
 /* ---- context.c: the principal context ---- */

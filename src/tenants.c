@@ -22,6 +22,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "storage/lockdefs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -60,6 +61,7 @@ typedef struct AccessEntry
 	int			count[HL_ACCESS_ALL + 1];
 	pg_uuid_t  *tenants[HL_ACCESS_ALL + 1];	/* by HlTenantKind, and all; sorted; in
 											 * TenantCacheContext */
+	ArrayType  *arrays[HL_ACCESS_ALL + 1];	/* the same as uuid[], built on first use */
 } AccessEntry;
 
 static MemoryContext TenantCacheContext = NULL;
@@ -362,16 +364,14 @@ sorted_copy(const pg_uuid_t *src, int n)
 }
 
 /*
- * The tenants a principal acting at `tenant` (of kind `kind`) may reach, sorted: the tenant
- * itself and every active tenant beneath it; an app also reaches its own account (an app
- * acts on its account's data). `only` is a tenant kind to keep, or -1 for every kind.
- * Empty when the tenant or anything above it is not active.
- * The result lives in the cache until the next invalidation; callers copy it.
+ * The tenants a principal acting at `tenant` (of kind `kind`) may reach, sorted, by kind:
+ * the tenant itself and every active tenant beneath it; an app also reaches its own account
+ * (an app acts on its account's data). Empty when the tenant or anything above it is not
+ * active. The entry lives in the cache until the next invalidation; callers copy from it.
  */
-const pg_uuid_t *
-HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *count)
+static AccessEntry *
+accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 {
-	int			slot = (only < 0) ? HL_ACCESS_ALL : only;
 	Relation	rel;
 	AccessEntry *a;
 	bool		found;
@@ -383,8 +383,6 @@ HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *c
 	int			k,
 				i;
 
-	Assert(slot >= 0 && slot <= HL_ACCESS_ALL);
-
 	/*
 	 * Hot path: a current cache answers without touching the table. Invalidations were
 	 * processed when this transaction started and when its statement locked its tables,
@@ -394,10 +392,7 @@ HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *c
 	{
 		a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_FIND, &found);
 		if (found)
-		{
-			*count = a->count[slot];
-			return a->tenants[slot];
-		}
+			return a;
 	}
 
 	rel = open_tenants();
@@ -436,14 +431,52 @@ HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *c
 		i += n[k];
 		a->count[k] = n[k];
 		a->tenants[k] = sorted_copy(lists[k], n[k]);
+		a->arrays[k] = NULL;
 		pfree(lists[k]);
 	}
+	a->arrays[HL_ACCESS_ALL] = NULL;
 	qsort(a->tenants[HL_ACCESS_ALL], a->count[HL_ACCESS_ALL], sizeof(pg_uuid_t), hl_uuid_cmp);
 	MemoryContextSwitchTo(old);
 
 	table_close(rel, AccessShareLock);
+	return a;
+}
+
+/* The accessible tenants (see accessible_entry) of kind `only`, or all when -1. */
+const pg_uuid_t *
+HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind, int only, int *count)
+{
+	AccessEntry *a = accessible_entry(tenant, kind);
+	int			slot = (only < 0) ? HL_ACCESS_ALL : only;
+
 	*count = a->count[slot];
 	return a->tenants[slot];
+}
+
+/*
+ * The same as a uuid[], built once per cache entry: policies ask for it once per scan, and
+ * callers copy it.
+ */
+const ArrayType *
+HlTenantsAccessibleArray(const pg_uuid_t *tenant, HlTenantKind kind, int only)
+{
+	AccessEntry *a = accessible_entry(tenant, kind);
+	int			slot = (only < 0) ? HL_ACCESS_ALL : only;
+
+	if (a->arrays[slot] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TenantCacheContext);
+		Datum	   *elems = (Datum *) palloc(sizeof(Datum) * Max(a->count[slot], 1));
+		int			i;
+
+		for (i = 0; i < a->count[slot]; i++)
+			elems[i] = UUIDPGetDatum(&a->tenants[slot][i]);
+		a->arrays[slot] = construct_array(elems, a->count[slot], UUIDOID, UUID_LEN, false,
+										  TYPALIGN_CHAR);
+		pfree(elems);
+		MemoryContextSwitchTo(old);
+	}
+	return a->arrays[slot];
 }
 
 /*

@@ -1,0 +1,6 @@
+-- Per-tenant count, hlauth.protect()ed table.
+\set t random(1, 10000)
+BEGIN;
+SELECT hlauth.set_principal(:principal, md5('hlbench-account-' || :t)::uuid, :scopes);
+SELECT count(*) FROM bench.items_hlauth;
+COMMIT;

@@ -1,0 +1,9 @@
+-- Point lookup, hlauth without a read scope (diagnostic): hlauth.protect(tbl, 'account_id', NULL, NULL).
+-- <set context> = hlauth.set_principal(principal, tenant, scopes); scopes arrive as text
+-- (pgbench -D scopes=...), so scope parsing is paid per transaction as in an app.
+\set t random(1, 10000)
+\set id :t + 10000 * random(0, 199)
+BEGIN;
+SELECT hlauth.set_principal(:principal, md5('hlbench-account-' || :t)::uuid, :scopes);
+SELECT id, name, email FROM bench.items_noscope WHERE id = :id;
+COMMIT;
