@@ -11,8 +11,10 @@
  *	  parallel worker restores its leader's state; SET, set_config(), ALTER ROLE ... SET,
  *	  PGOPTIONS and function SET clauses are refused (and the GUC is superuser-only, so app
  *	  roles get "permission denied" before the hook runs).
- * The check hook parses the value once into a flat "extra" struct; the assign hook points
- * CurrentContext at it. Accessors read CurrentContext; only the accessible-tenant set reads
+ * set_principal builds the context as one flat block, which the check hook adopts as the GUC's
+ * "extra" (a parallel worker parses the text form back into the same block); the assign hook
+ * points CurrentContext at it. The context belongs to the session role that set it: any role
+ * change hides it. Accessors read CurrentContext; only the accessible-tenant set reads
  * hlauth.tenants, and only when its per-backend cache is cold (src/tenants.c).
  *
  * This file must never accept a context value it did not produce, and must return NULL or
