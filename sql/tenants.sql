@@ -25,6 +25,8 @@ SELECT hlauth.create_tenant(kind => 'agency', name => 'Agency E2', id => 'e20000
 SELECT hlauth.create_tenant('agency', name => 'regress_ten random') IS NOT NULL AS generated;
 SELECT kind, parent, status, name, created_at IS NOT NULL AS has_created_at
   FROM hlauth.tenants WHERE name = 'regress_ten random';
+-- (its id is random: remove it, so that no listing below can catch it by its id's prefix)
+DELETE FROM hlauth.tenants WHERE name = 'regress_ten random';
 SELECT id, kind, parent, status, name
   FROM hlauth.tenants WHERE id::text LIKE 'e%' AND name IS DISTINCT FROM 'regress_ten random' ORDER BY id;
 
