@@ -501,58 +501,73 @@ return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t *u)
 Datum
 hlauth_principal(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, current_context() ? &current_context()->principal : NULL);
+	const HlContext *ctx = current_context();
+
+	return return_uuid(fcinfo, ctx ? &ctx->principal : NULL);
 }
 
 Datum
 hlauth_tenant(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, current_context() ? &current_context()->tenant : NULL);
+	const HlContext *ctx = current_context();
+
+	return return_uuid(fcinfo, ctx ? &ctx->tenant : NULL);
 }
 
 Datum
 hlauth_agency(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, current_context() ? &current_context()->agency : NULL);
+	const HlContext *ctx = current_context();
+
+	return return_uuid(fcinfo, ctx ? &ctx->agency : NULL);
 }
 
 Datum
 hlauth_account(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, current_context() ? &current_context()->account : NULL);
+	const HlContext *ctx = current_context();
+
+	return return_uuid(fcinfo, ctx ? &ctx->account : NULL);
 }
 
 Datum
 hlauth_app(PG_FUNCTION_ARGS)
 {
-	return return_uuid(fcinfo, current_context() ? &current_context()->app : NULL);
+	const HlContext *ctx = current_context();
+
+	return return_uuid(fcinfo, ctx ? &ctx->app : NULL);
 }
 
 Datum
 hlauth_tenant_kind(PG_FUNCTION_ARGS)
 {
-	if (current_context() == NULL)
+	const HlContext *ctx = current_context();
+
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(HlTenantKindName(current_context()->kind)));
+	PG_RETURN_TEXT_P(cstring_to_text(HlTenantKindName(ctx->kind)));
 }
 
 Datum
 hlauth_auth_method(PG_FUNCTION_ARGS)
 {
-	if (current_context() == NULL)
+	const HlContext *ctx = current_context();
+
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(current_context()->method));
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->method));
 }
 
 Datum
 hlauth_scopes(PG_FUNCTION_ARGS)
 {
+	const HlContext *ctx = current_context();
 	const HlScopes *s;
 	void	   *copy;
 
-	if (current_context() == NULL)
+	if (ctx == NULL)
 		PG_RETURN_NULL();
-	s = CONTEXT_SCOPES(current_context());
+	s = CONTEXT_SCOPES(ctx);
 	copy = palloc(VARSIZE(s));
 	memcpy(copy, s, VARSIZE(s));
 	PG_RETURN_POINTER(copy);
@@ -623,11 +638,6 @@ hlauth_require_scope(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-static int
-hl_uuid_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(pg_uuid_t));
-}
 
 /* only: a tenant kind, or -1 for all kinds. */
 static const pg_uuid_t *
@@ -652,7 +662,7 @@ hlauth_can_access(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	list = context_accessible(-1, &n);
 	PG_RETURN_BOOL(list != NULL && n > 0 &&
-				   bsearch(PG_GETARG_UUID_P(0), list, n, sizeof(pg_uuid_t), hl_uuid_cmp) != NULL);
+				   bsearch(PG_GETARG_UUID_P(0), list, n, sizeof(pg_uuid_t), HlUuidCmp) != NULL);
 }
 
 /*
@@ -714,7 +724,5 @@ HlContextIsSet(void)
 bool
 HlContextGrantsScope(const char *scope, size_t len)
 {
-	const HlContext *ctx = current_context();
-
-	return ctx != NULL && HlScopesGrantText(CONTEXT_SCOPES(ctx), scope, len);
+	return context_has_scope(scope, len);
 }

@@ -55,6 +55,7 @@ typedef struct HlTenantPath
 
 extern void HlTenantsInit(void);
 extern uint64 HlTenantsGeneration(void);
+extern int	HlUuidCmp(const void *a, const void *b);
 extern bool HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path);
 extern const pg_uuid_t *HlTenantsAccessible(const pg_uuid_t *tenant, HlTenantKind kind,
 											 int only, int *count);

@@ -315,8 +315,8 @@ HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path)
 	return found == 1;
 }
 
-static int
-hl_uuid_cmp(const void *a, const void *b)
+int
+HlUuidCmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(pg_uuid_t));
 }
@@ -359,7 +359,7 @@ sorted_copy(const pg_uuid_t *src, int n)
 	pg_uuid_t  *dst = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * Max(n, 1));
 
 	memcpy(dst, src, sizeof(pg_uuid_t) * n);
-	qsort(dst, n, sizeof(pg_uuid_t), hl_uuid_cmp);
+	qsort(dst, n, sizeof(pg_uuid_t), HlUuidCmp);
 	return dst;
 }
 
@@ -435,7 +435,7 @@ accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 		pfree(lists[k]);
 	}
 	a->arrays[HL_ACCESS_ALL] = NULL;
-	qsort(a->tenants[HL_ACCESS_ALL], a->count[HL_ACCESS_ALL], sizeof(pg_uuid_t), hl_uuid_cmp);
+	qsort(a->tenants[HL_ACCESS_ALL], a->count[HL_ACCESS_ALL], sizeof(pg_uuid_t), HlUuidCmp);
 	MemoryContextSwitchTo(old);
 
 	table_close(rel, AccessShareLock);
