@@ -2,20 +2,27 @@
  * src/context.c
  *		The principal context: who is acting, at which tenant, with which scopes.
  *
- * The context is carried in the GUC hlauth.context, set only with SET LOCAL semantics by
- * hlauth's own C code after verification. That one choice gives every rule we need:
+ * The context lives in backend memory (TopTransactionContext) and follows SET LOCAL rules,
+ * kept by transaction and subtransaction callbacks:
  *	- it ends with the transaction (commit, abort or PREPARE), so pooled connections never
- *	  leak it, and a rolled-back subtransaction restores the outer value;
- *	- parallel workers receive it with the rest of the GUC state;
- *	- the check hook accepts a value only while hlauth itself is setting it, or while a
- *	  parallel worker restores its leader's state; SET, set_config(), ALTER ROLE ... SET,
- *	  PGOPTIONS and function SET clauses are refused (and the GUC is superuser-only, so app
- *	  roles get "permission denied" before the hook runs).
- * set_principal builds the context as one flat block, which the check hook adopts as the GUC's
- * "extra" (a parallel worker parses the text form back into the same block); the assign hook
- * points CurrentContext at it. The context belongs to the session role that set it: any role
- * change hides it. Accessors read CurrentContext; only the accessible-tenant set reads
- * hlauth.tenants, and only when its per-backend cache is cold (src/tenants.c).
+ *	  leak it;
+ *	- a rolled-back subtransaction restores the value its parent had; a committed one hands
+ *	  its value up;
+ *	- only hlauth's own C code changes it (set_principal, token verification, clear, and a
+ *	  role change, which ends it). No GUC, SET, set_config(), ALTER ROLE ... SET, PGOPTIONS
+ *	  or function SET clause can reach it.
+ * Parallel workers need it too. Just before a statement that runs in parallel mode starts
+ * (ExecutorStart with parallelModeNeeded), the leader publishes the context's text form in the
+ * GUC hlauth.context (SET LOCAL, superuser-only, hidden), which PostgreSQL copies into every
+ * worker with the rest of the GUC state. The GUC's check hook accepts a value only while
+ * hlauth itself is publishing, or while a parallel worker restores its leader's state; a
+ * worker parses it back into the same block. The leader never reads the GUC: what it says
+ * cannot change what the leader's accessors return. A statement that does not go parallel
+ * never touches the GUC (a GUC round trip costs about 5,000 instructions per transaction).
+ *
+ * The context belongs to the session role that set it: any role change hides it. Accessors
+ * read CurrentContext; only the accessible-tenant set reads hlauth.tenants, and only when its
+ * per-backend cache is cold (src/tenants.c).
  *
  * This file must never accept a context value it did not produce, and must return NULL or
  * false from every accessor when nobody is authenticated.
@@ -26,6 +33,7 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -59,7 +67,10 @@ PG_FUNCTION_INFO_V1(hlauth_accessible_tenants);
 #define HL_CONTEXT_VERSION	"v1"
 #define HL_METHOD_MAX		16
 
-/* The parsed context: one malloc'd block (GUC "extra"), scopes stored after it. */
+/*
+ * The context: one block, scopes stored after the struct. In the leader it is palloc'd in
+ * TopTransactionContext; in a parallel worker it is the malloc'd "extra" of the GUC.
+ */
 typedef struct HlContext
 {
 	pg_uuid_t	principal;
@@ -75,33 +86,59 @@ typedef struct HlContext
 
 #define CONTEXT_SCOPES(ctx) ((const HlScopes *) ((const char *) (ctx) + (ctx)->scopes_offset))
 
+/*
+ * What a subtransaction must put back if it aborts: the context before its first change.
+ * A stack, newest first, in TopTransactionContext; at most one frame per subtransaction.
+ * Every context block is referenced exactly once: by CurrentContext or by one frame.
+ */
+typedef struct HlContextFrame
+{
+	struct HlContextFrame *older;
+	SubTransactionId subid;		/* the subtransaction that changed the context */
+	HlContext  *saved;			/* the context before that change (may be NULL) */
+} HlContextFrame;
+
+static HlContext *CurrentContext = NULL;
+static HlContextFrame *context_frames = NULL;
+
+/* Bumped whenever CurrentContext changes: memos and the published copy compare against it. */
+static uint64 context_generation = 1;
+
+/* ---- publishing to parallel workers through the GUC ---- */
+
 static char *context_guc_value = NULL;
-static const HlContext *CurrentContext = NULL;
 
 /* True only while hlauth's own C code is setting the GUC. */
 static bool setting_context = false;
 
-/* The block being set, and its text form, for the check hook to adopt as they are. */
-static HlContext *pending_context = NULL;
-static const char *pending_value = NULL;
-
-/* Bumped whenever the context changes (assign hook): memos compare against it. */
-static uint64 context_generation = 0;
+/* The generation being published, and the generation the GUC's current value carries. */
+static uint64 publishing_generation = 0;
+static uint64 published_generation = 0;	/* 0: the GUC holds no known current value */
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
 /* ---- the context block and its text form ---- */
 
-/* One malloc'd block (it becomes the GUC's "extra"): the struct, then the scopes. */
+/*
+ * One block: the struct, then the scopes. In TopTransactionContext for the leader, or
+ * malloc'd (for_guc) when it becomes the GUC's "extra" in a parallel worker.
+ */
 static HlContext *
 context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
-			  const char *method, Oid role, const HlScopes *scopes)
+			  const char *method, Oid role, const HlScopes *scopes, bool for_guc)
 {
 	Size		off = MAXALIGN(sizeof(HlContext));
-	HlContext  *ctx = (HlContext *) malloc(off + VARSIZE(scopes));
+	HlContext  *ctx;
 
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (for_guc)
+	{
+		ctx = (HlContext *) malloc(off + VARSIZE(scopes));
+		if (ctx == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	else
+		ctx = (HlContext *) MemoryContextAlloc(TopTransactionContext, off + VARSIZE(scopes));
 	memset(ctx, 0, sizeof(HlContext));
 	ctx->principal = *principal;
 	ctx->tenant = *tenant;
@@ -135,9 +172,9 @@ append_uuid(StringInfo buf, const pg_uuid_t *u)
 }
 
 /*
- * The GUC value: "v1;" then principal, tenant, agency, account, app as 32 hex digits each,
- * ";" kind digit ";" role OID ";" method ";" the canonical scopes. Only ever parsed back when
- * a parallel worker restores its leader's GUC state.
+ * The published text form: "v1;" then principal, tenant, agency, account, app as 32 hex
+ * digits each, ";" kind digit ";" role OID ";" method ";" the canonical scopes. Only ever
+ * parsed back when a parallel worker restores its leader's GUC state.
  */
 static char *
 context_serialize(const HlContext *ctx)
@@ -184,7 +221,7 @@ parse_uuid(const char **p, pg_uuid_t *out)
 	return true;
 }
 
-/* Parse a serialised context into one malloc'd block, or NULL if malformed. */
+/* Parse a published context into one malloc'd block, or NULL if malformed. */
 static HlContext *
 context_parse(const char *value)
 {
@@ -224,32 +261,36 @@ context_parse(const char *value)
 	memcpy(method_buf, method, scopes_text - method);
 	method_buf[scopes_text - method] = '\0';
 	scopes = HlScopesFromText(scopes_text + 1, strlen(scopes_text + 1));
-	ctx = context_build(&principal, &tenant, &path, method_buf, (Oid) role, scopes);
+	ctx = context_build(&principal, &tenant, &path, method_buf, (Oid) role, scopes, true);
 	pfree(scopes);
 	return ctx;
 }
 
-/* ---- the GUC ---- */
+/* ---- the GUC: only a transport to parallel workers ---- */
 
 static bool
 context_check_hook(char **newval, void **extra, GucSource source)
 {
-	HlContext  *ctx;
+	bool		empty = (*newval == NULL || (*newval)[0] == '\0');
 
+	if (setting_context)
+	{
+		/* The leader publishing: the extra records which generation the value carries. */
+		uint64	   *gen = (uint64 *) malloc(sizeof(uint64));
+
+		if (gen == NULL)
+			return false;
+		*gen = publishing_generation;
+		*extra = gen;
+		return true;
+	}
 	/* Clearing is always allowed: it can only take rights away. */
-	if (*newval == NULL || (*newval)[0] == '\0')
+	if (empty)
 	{
 		*extra = NULL;
 		return true;
 	}
-	/* Our own value: adopt the block set_principal built, without parsing it again. */
-	if (setting_context && pending_context != NULL && strcmp(*newval, pending_value) == 0)
-	{
-		*extra = pending_context;
-		pending_context = NULL;
-		return true;
-	}
-	if (!setting_context && !InitializingParallelWorker)
+	if (!InitializingParallelWorker)
 	{
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 		GUC_check_errmsg("the principal context can only be set by hlauth");
@@ -258,35 +299,44 @@ context_check_hook(char **newval, void **extra, GucSource source)
 		GUC_check_errhint("Call hlauth.set_principal() at the start of the transaction.");
 		return false;
 	}
-	ctx = context_parse(*newval);
-	if (ctx == NULL)
+	/* A parallel worker restoring what its leader published. */
+	*extra = context_parse(*newval);
+	if (*extra == NULL)
 	{
 		GUC_check_errdetail("The context value is malformed.");
 		return false;
 	}
-	*extra = ctx;
 	return true;
 }
 
 static void
 context_assign_hook(const char *newval, void *extra)
 {
-	CurrentContext = (const HlContext *) extra;
-	context_generation++;
+	if (IsParallelWorker())
+	{
+		/* The worker's context is exactly what the leader published. */
+		CurrentContext = (HlContext *) extra;
+		context_generation++;
+	}
+	else
+		/* The leader never reads the GUC; it only notes what the GUC now carries. */
+		published_generation = extra ? *(const uint64 *) extra : 0;
 }
 
 /*
- * Set the context for the rest of the transaction (SET LOCAL semantics), or clear it when
- * ctx is NULL. ctx is a block from context_build(): the GUC machinery takes ownership.
+ * Before a statement that will run in parallel mode starts, make sure the GUC carries the
+ * current context (or none), so that its workers see what the leader sees.
  */
 static void
-context_set(HlContext *ctx)
+context_publish(void)
 {
-	char	   *value = ctx ? context_serialize(ctx) : "";
+	char	   *value;
 
+	if (published_generation == context_generation)
+		return;
+	value = CurrentContext ? context_serialize(CurrentContext) : "";
 	setting_context = true;
-	pending_context = ctx;
-	pending_value = value;
+	publishing_generation = context_generation;
 	PG_TRY();
 	{
 		(void) set_config_option(HL_CONTEXT_GUC, value, PGC_SUSET, PGC_S_SESSION,
@@ -295,12 +345,111 @@ context_set(HlContext *ctx)
 	PG_FINALLY();
 	{
 		setting_context = false;
-		if (pending_context != NULL)
-			free(pending_context);	/* not adopted by the check hook */
-		pending_context = NULL;
-		pending_value = NULL;
 	}
 	PG_END_TRY();
+}
+
+static void
+hlauth_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
+		!IsInParallelMode())
+		context_publish();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* ---- changing it: SET LOCAL rules, kept in backend memory ---- */
+
+/*
+ * Replace the context for the rest of the transaction, or clear it when ctx is NULL.
+ * ctx is a block from context_build() in TopTransactionContext; this takes ownership.
+ */
+static void
+context_set(HlContext *ctx)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (IsParallelWorker() || IsInParallelMode())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot change the principal context during a parallel operation")));
+	if (context_frames != NULL && context_frames->subid == subid)
+	{
+		/* Already changed in this subtransaction: the value being replaced is ours alone. */
+		if (CurrentContext != NULL)
+			pfree(CurrentContext);
+	}
+	else
+	{
+		HlContextFrame *frame = (HlContextFrame *)
+			MemoryContextAlloc(TopTransactionContext, sizeof(HlContextFrame));
+
+		frame->older = context_frames;
+		frame->subid = subid;
+		frame->saved = CurrentContext;
+		context_frames = frame;
+	}
+	CurrentContext = ctx;
+	context_generation++;
+}
+
+/* The transaction is over: everything lived in TopTransactionContext, about to be freed. */
+static void
+context_xact_callback(XactEvent event, void *arg)
+{
+	if (IsParallelWorker())
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			CurrentContext = NULL;
+			context_frames = NULL;
+			context_generation++;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+context_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	HlContextFrame *frame = context_frames;
+
+	if (IsParallelWorker() || frame == NULL || frame->subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		/* Put back what the parent had. */
+		if (CurrentContext != NULL)
+			pfree(CurrentContext);
+		CurrentContext = frame->saved;
+		context_frames = frame->older;
+		pfree(frame);
+		context_generation++;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* The parent inherits the change. */
+		if (frame->older != NULL && frame->older->subid == parentSubid)
+		{
+			/* The parent had changed it too: its own saved value is the one to keep. */
+			if (frame->saved != NULL)
+				pfree(frame->saved);
+			context_frames = frame->older;
+			pfree(frame);
+		}
+		else
+			frame->subid = parentSubid;
+	}
 }
 
 /*
@@ -351,9 +500,9 @@ void
 HlContextInit(void)
 {
 	DefineCustomStringVariable(HL_CONTEXT_GUC,
-							   "The current principal context (set only by hlauth).",
-							   "Carries the verified principal, tenant and scopes of this transaction, "
-							   "including into parallel workers. It cannot be set with SET.",
+							   "The current principal context, as published to parallel workers (set only by hlauth).",
+							   "Carries the verified principal, tenant and scopes of this transaction "
+							   "into parallel workers. It cannot be set with SET.",
 							   &context_guc_value,
 							   "",
 							   PGC_SUSET,
@@ -365,6 +514,10 @@ HlContextInit(void)
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = hlauth_ProcessUtility;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = hlauth_ExecutorStart;
+	RegisterXactCallback(context_xact_callback, NULL);
+	RegisterSubXactCallback(context_subxact_callback, NULL);
 
 	CacheRegisterSyscacheCallback(AUTHOID, role_checks_invalidate, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_checks_invalidate, (Datum) 0);
@@ -449,7 +602,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 				 errmsg("tenant %s is not active", uuid_text(tenant)),
 				 errdetail("The tenant, or a tenant above it, is suspended.")));
 
-	context_set(context_build(principal, tenant, &path, "set_principal", GetOuterUserId(), scopes));
+	context_set(context_build(principal, tenant, &path, "set_principal", GetOuterUserId(), scopes, false));
 	PG_RETURN_VOID();
 }
 
@@ -574,29 +727,52 @@ hlauth_scopes(PG_FUNCTION_ARGS)
 }
 
 /*
- * Does the context grant this scope? A one-entry memo keyed on the context generation makes
- * a policy that calls has_scope() with a constant once per row cost a comparison per row.
+ * Does the context grant this scope? A one-entry memo makes a policy that calls has_scope()
+ * with a constant once per row cost a comparison per row. It is keyed on the context
+ * generation and, when that changed, on the scope set's bytes: an app server's transactions
+ * mostly carry the same scopes, and set_principal makes a new context in every one of them.
  */
+#define MEMO_SCOPES_MAX 2048
+
 static bool
 context_has_scope(const char *q, size_t len)
 {
 	static uint64 memo_generation = 0;
+	static char memo_set[MEMO_SCOPES_MAX];
+	static Size memo_set_len = 0;	/* 0: no set remembered */
 	static char memo_scope[HLA_SCOPE_MAX_LEN];
 	static size_t memo_len = SIZE_MAX;
 	static bool memo_result = false;
 	const HlContext *ctx = current_context();
+	const HlScopes *set;
 	bool		result;
 
 	if (ctx == NULL)
 		return false;
-	if (memo_generation == context_generation && len == memo_len && memcmp(q, memo_scope, len) == 0)
+	set = CONTEXT_SCOPES(ctx);
+	if (memo_generation != context_generation)
+	{
+		/* A new context. If its scope set is the same, the remembered answer still holds. */
+		if (memo_set_len == 0 || VARSIZE(set) != memo_set_len ||
+			memcmp(set, memo_set, memo_set_len) != 0)
+		{
+			memo_len = SIZE_MAX;
+			memo_set_len = 0;
+			if (VARSIZE(set) <= MEMO_SCOPES_MAX)
+			{
+				memcpy(memo_set, set, VARSIZE(set));
+				memo_set_len = VARSIZE(set);
+			}
+		}
+		memo_generation = context_generation;
+	}
+	if (len == memo_len && memcmp(q, memo_scope, len) == 0)
 		return memo_result;
-	result = HlScopesGrantText(CONTEXT_SCOPES(ctx), q, len);
-	if (len <= HLA_SCOPE_MAX_LEN)
+	result = HlScopesGrantText(set, q, len);
+	if (len <= HLA_SCOPE_MAX_LEN && memo_set_len != 0)
 	{
 		memcpy(memo_scope, q, len);
 		memo_len = len;
-		memo_generation = context_generation;
 		memo_result = result;
 	}
 	return result;

@@ -57,6 +57,13 @@ CREATE FUNCTION tc.login(name text) RETURNS void LANGUAGE sql AS $$
 	SELECT hlauth.set_principal('c0000000-0000-4000-8000-0000000000f1', tc.acct(name),
 								'contacts.read contacts.write')
 $$;
+-- The same as a wrapper owned by a trusted role, as app teams write one.
+CREATE FUNCTION tc.login_definer(name text) RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $$
+	SELECT hlauth.set_principal('c0000000-0000-4000-8000-0000000000f1', tc.acct(name),
+								'contacts.read contacts.write')
+$$;
+ALTER FUNCTION tc.login_definer(text) OWNER TO tc_app;
 DO $$
 BEGIN
 	PERFORM hlauth.create_tenant('agency', NULL, 'tc agency', tc.acct('G'));
@@ -143,10 +150,15 @@ CREATE FUNCTION tc_app_s.visible_as_other() RETURNS text LANGUAGE sql SET role =
 RESET ROLE;
 
 -- Capture a genuine context value of tenant A as a superuser-side observer sees it, and
--- build from it a forged, agency-wide value with every scope.
+-- build from it a forged, agency-wide value with every scope. The GUC carries the context
+-- only once a statement has run in parallel mode (force_parallel_mode makes the count one).
 SET ROLE tc_app;
 BEGIN;
 SELECT tc.login('A');
+SELECT tc.peek() AS ctx_before_parallel \gset
+SET LOCAL force_parallel_mode = on;
+SELECT hlauth.tenant() = tc.acct('A') AS parallel_sees_a, count(*) AS parallel_rows_a FROM tc.contacts \gset
+SET LOCAL force_parallel_mode = off;
 SELECT tc.peek() AS ctx_a \gset
 COMMIT;
 RESET ROLE;
@@ -154,7 +166,7 @@ RESET ROLE;
 SELECT 'v1;' || substr(:'ctx_a', 4, 32) || replace(tc.acct('G')::text, '-', '') || replace(tc.acct('G')::text, '-', '')
 		|| repeat('0', 64) || ';0;' || split_part(:'ctx_a', ';', 4) || ';set_principal;*' AS forged \gset
 
-SELECT plan(92);
+SELECT plan(112);
 
 -- ---------------------------------------------------------------------------
 -- Preconditions
@@ -174,6 +186,10 @@ SELECT ok((SELECT c.relrowsecurity AND c.relforcerowsecurity
 SELECT ok(:'ctx_a' LIKE 'v1;%' AND :'ctx_a' LIKE '%' || replace(tc.acct('A')::text, '-', '') || '%'
 		  AND :'forged' ~ '^v1;[0-9a-f]{160};0;[0-9]+;set_principal;',
 	'0: a superuser-side observer saw tenant A''s context value (the replay material)');
+SELECT is(:'ctx_before_parallel'::text, ''::text,
+	'0: before any parallel statement the GUC carries no context (it lives in backend memory)');
+SELECT ok(:'parallel_sees_a' AND :'parallel_rows_a' > 0,
+	'0: the parallel statement that published the context saw tenant A');
 
 -- ---------------------------------------------------------------------------
 -- 1. SET / SET LOCAL / set_config / function SET clauses / ALTER ROLE ... SET
@@ -420,6 +436,60 @@ $$;
 SELECT is(hlauth.tenant(), tc.acct('A'), '4: an exception block that switched to B and failed restores A');
 COMMIT;
 
+-- Nested savepoints: a released inner savepoint hands its change to the outer one, which
+-- can still roll it back.
+BEGIN;
+SELECT tc.login('A');
+SAVEPOINT s1;
+SELECT tc.login('B');
+SAVEPOINT s2;
+SELECT tc.login('G');
+RELEASE SAVEPOINT s2;
+SELECT hlauth.tenant() AS after_release \gset
+ROLLBACK TO SAVEPOINT s1;
+SELECT is(:'after_release'::uuid, tc.acct('G'), '4: RELEASE SAVEPOINT keeps the inner change (G)');
+SELECT is(hlauth.tenant(), tc.acct('A'), '4: rolling back the outer savepoint then restores A');
+SAVEPOINT s3;
+SAVEPOINT s4;
+SELECT tc.login('B');
+RELEASE SAVEPOINT s4;
+ROLLBACK TO SAVEPOINT s3;
+SELECT is(hlauth.tenant(), tc.acct('A'), '4: a change released from an inner savepoint is undone with the outer one');
+SAVEPOINT s5;
+SELECT tc.login('B');
+RELEASE SAVEPOINT s5;
+SELECT is(hlauth.tenant(), tc.acct('B'), '4: a change released to the top level stays for the transaction');
+COMMIT;
+SELECT is(hlauth.tenant(), NULL, '4: ... and ends with it');
+
+-- Many switches in one transaction, each in its own exception block (subtransaction).
+BEGIN;
+DO $$
+BEGIN
+	FOR i IN 1..2000 LOOP
+		BEGIN
+			PERFORM tc.login(CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END);
+			IF i % 3 = 0 THEN
+				RAISE EXCEPTION 'undo';
+			END IF;
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END LOOP;
+END
+$$;
+-- i = 2000 (A) was kept; 1999 (B) was not undone either: the last one wins.
+SELECT is(hlauth.tenant(), tc.acct('A'), '4: after 2000 switches in exception blocks the last kept one holds');
+COMMIT;
+
+-- A login wrapper as app teams write one: SECURITY DEFINER with a SET search_path clause.
+-- The context it sets outlives the function.
+BEGIN;
+SELECT tc.login_definer('B');
+SELECT is(hlauth.tenant(), tc.acct('B'), '4: a context set inside a SECURITY DEFINER function with SET search_path stays');
+SELECT is(tc.visible(), 'b1,b2,b3', '4: ... and B''s rows are visible');
+COMMIT;
+
 SELECT 'hlauth_tc_' || md5(random()::text || clock_timestamp()::text) AS gid \gset
 BEGIN;
 SELECT tc.login('A');
@@ -477,6 +547,18 @@ CREATE FUNCTION tc.forge(v int) RETURNS boolean LANGUAGE sql VOLATILE PARALLEL S
 	AS $$ SELECT hlauth.tenant() IS NOT NULL $$;
 UPDATE pg_proc SET proconfig = ARRAY['hlauth.context=' || :'forged'] WHERE oid = 'tc.forge(int)'::regprocedure;
 GRANT EXECUTE ON FUNCTION tc.forge(int) TO tc_app;
+-- Switches tenant inside a function with a SET clause (its own GUC nesting level) and counts
+-- there, in parallel when the caller's settings make it so.
+CREATE FUNCTION tc.switch_and_count(name text) RETURNS bigint LANGUAGE plpgsql
+	SET work_mem = '1MB' AS $$
+DECLARE n bigint;
+BEGIN
+	PERFORM tc.login(name);
+	SELECT count(*) INTO n FROM tc.big;
+	RETURN n;
+END
+$$;
+GRANT EXECUTE ON FUNCTION tc.switch_and_count(text) TO tc_app;
 
 SET ROLE tc_app;
 BEGIN;
@@ -506,6 +588,49 @@ SELECT is(:regress_a::bigint, :serial_a::bigint, '6: with force_parallel_mode = 
 SELECT throws_ok('SELECT count(*) FROM tc.big WHERE tc.forge(v)', '42501', NULL,
 	'6: a PARALLEL SAFE function with a forged SET hlauth.context clause is refused (in the workers)');
 COMMIT;
+
+-- The workers get the context as it is when each statement starts, after every kind of
+-- change: a switch inside a function with a SET clause, a rolled-back savepoint, clear(), and
+-- a rolled-back savepoint that undid the published copy (not the context) behind hlauth's back.
+BEGIN;
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_leader_participation = off;
+SET LOCAL enable_indexscan = off;
+SET LOCAL enable_indexonlyscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT tc.login('A');
+SELECT count(*) AS p1 FROM tc.big \gset
+SELECT tc.switch_and_count('B') AS p2 \gset
+SELECT hlauth.tenant() AS after_fn \gset
+SELECT count(*) AS p3 FROM tc.big \gset
+SAVEPOINT s1;
+SELECT tc.login('A');
+SELECT count(*) AS p4 FROM tc.big \gset
+ROLLBACK TO SAVEPOINT s1;
+SELECT count(*) AS p5 FROM tc.big \gset
+SELECT tc.login('A');
+SAVEPOINT s2;
+SELECT count(*) AS p6 FROM tc.big \gset
+ROLLBACK TO SAVEPOINT s2;
+SELECT count(*) AS p7 FROM tc.big \gset
+SELECT hlauth.clear();
+SELECT count(*) AS p8 FROM tc.big \gset
+SELECT matches(tc.explain_text('ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF', 'SELECT count(*) FROM tc.big'),
+	'Workers Launched: [1-9]', '6: (these counts ran in parallel workers)');
+COMMIT;
+SELECT is(:p1::bigint, 10000::bigint, '6: parallel count as A: A''s 10000 rows');
+SELECT is(:p2::bigint, 40000::bigint, '6: inside a function with a SET clause that switched to B: B''s 40000 rows');
+SELECT is(:'after_fn'::uuid, tc.acct('B'), '6: the switch made inside that function outlives its SET clause');
+SELECT is(:p3::bigint, 40000::bigint, '6: ... and the next parallel statement''s workers see B');
+SELECT is(:p4::bigint, 10000::bigint, '6: inside a savepoint that switched to A: A''s rows');
+SELECT is(:p5::bigint, 40000::bigint, '6: after ROLLBACK TO SAVEPOINT the workers see B again');
+SELECT is(:p6::bigint, 10000::bigint, '6: switched to A, a parallel count inside a new savepoint sees A');
+SELECT is(:p7::bigint, 10000::bigint, '6: after that savepoint rolls back (the published copy reverts to B, the context stays A) the workers see A');
+SELECT is(:p8::bigint, 0::bigint, '6: after hlauth.clear() the workers see nothing');
 
 BEGIN;
 SET LOCAL force_parallel_mode = on;

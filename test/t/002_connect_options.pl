@@ -56,10 +56,13 @@ GRANT EXECUTE ON FUNCTION peek_context() TO hl_app;
 my $app_connstr = $node->connstr('postgres') . ' user=hl_app';
 my $su_connstr  = $node->connstr('postgres') . " user=$superuser";
 
-# What a properly authenticated transaction sees, and a genuine context value.
+# What a properly authenticated transaction sees, and a genuine context value. The GUC carries
+# the context only once a statement has run in parallel mode (force_parallel_mode makes the
+# second SELECT one).
 my $seen = $node->safe_psql('postgres', qq{
 BEGIN;
 SELECT 'set' FROM (SELECT hlauth.set_principal('$principal', '$account', 'notes.read')) s;
+SET LOCAL force_parallel_mode = on;
 SELECT hlauth.principal() || ' ' || hlauth.tenant() || ' ' || (SELECT count(*) FROM notes);
 SELECT peek_context();
 COMMIT;
