@@ -304,4 +304,13 @@ SELECT t.typinput, t.typoutput, t.typreceive, t.typsend, t.typalign, t.typstorag
 SELECT c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure, c.castcontext
   FROM pg_cast c WHERE c.casttarget = 'hlauth.scopes'::regtype;
 
+-- Text input remembers the last text it parsed: repeating, alternating and failing inputs
+-- must each still give their own canonical value (or error).
+SELECT 'b.x a.y'::hlauth.scopes AS first, 'b.x a.y'::hlauth.scopes AS again,
+       'c.z'::hlauth.scopes AS other, 'b.x a.y'::hlauth.scopes AS back;
+SELECT 'b.x a.y'::hlauth.scopes;
+SELECT 'b.x a..y'::hlauth.scopes;
+SELECT 'b.x a.y'::hlauth.scopes = 'a.y b.x'::hlauth.scopes AS same_set;
+SELECT s::hlauth.scopes FROM (VALUES ('a.x'), ('a.x'), ('b.x a.x'), ('b.x a.x'), ('a.x')) v(s);
+
 RESET search_path;

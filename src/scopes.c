@@ -184,12 +184,46 @@ HlScopesToCString(const HlScopes *set)
 	return buf.data;
 }
 
+/*
+ * An app server sends the same few scope strings in every transaction (set_principal's
+ * third argument), so text input remembers the last one it parsed: the same text gives the
+ * same canonical bytes. Only valid input is remembered; invalid input always raises.
+ */
+#define INPUT_MEMO_MAX 1024
+
+static HlScopes *
+scopes_from_text_memo(const char *str, size_t len)
+{
+	static char memo_text[INPUT_MEMO_MAX];
+	static size_t memo_text_len = SIZE_MAX;
+	static int32 memo_buf[INPUT_MEMO_MAX / sizeof(int32)];	/* aligned for the varlena */
+	char	   *memo_value = (char *) memo_buf;
+	HlScopes   *result;
+
+	if (len == memo_text_len && memcmp(str, memo_text, len) == 0)
+	{
+		Size		size = VARSIZE(memo_value);
+
+		result = (HlScopes *) palloc(size);
+		memcpy(result, memo_value, size);
+		return result;
+	}
+	result = HlScopesFromText(str, len);
+	if (len <= INPUT_MEMO_MAX && VARSIZE(result) <= INPUT_MEMO_MAX)
+	{
+		memcpy(memo_text, str, len);
+		memcpy(memo_value, result, VARSIZE(result));
+		memo_text_len = len;
+	}
+	return result;
+}
+
 Datum
 scopes_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 
-	PG_RETURN_HLSCOPES_P(HlScopesFromText(str, strlen(str)));
+	PG_RETURN_HLSCOPES_P(scopes_from_text_memo(str, strlen(str)));
 }
 
 Datum
