@@ -9,7 +9,7 @@ HL_PGBIN=/usr/lib/postgresql/$HL_PG_MAJOR/bin
 HL_TEST_OSUSER=${HL_TEST_OSUSER:-hlauth_pg}
 HL_PACKAGES="postgresql-$HL_PG_MAJOR postgresql-server-dev-$HL_PG_MAJOR postgresql-contrib
   postgresql-$HL_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
-  pgbouncer libssl-dev libcmocka-dev clang libclang-rt-14-dev make gcc perl"
+  pgbouncer libssl-dev libcmocka-dev zlib1g-dev clang libclang-rt-14-dev make gcc perl"
 
 hl_log() { printf '==> %s\n' "$*" >&2; }
 hl_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

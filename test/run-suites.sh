@@ -32,7 +32,7 @@ if make -s -C test/unit run; then pass; else fail "unit tests"; fi
 
 # 2. a short fuzz run of the core parsers (longer: make fuzz)
 hl_log "fuzz smoke run (src/core)"
-if make -s -C test/fuzz smoke FUZZ_SECONDS="${HL_FUZZ_SECONDS:-20}"; then pass; else fail "fuzz smoke"; fi
+if make -s -C test/fuzz smoke FUZZ_SECONDS="${HL_FUZZ_SECONDS:-10}"; then pass; else fail "fuzz smoke"; fi
 
 # 3. pg_regress: sql/*.sql against expected/*.out
 tests=$(cd sql && ls -1 *.sql 2>/dev/null | sed 's/\.sql$//' | sort)
