@@ -7,18 +7,28 @@
 #   make fuzz       a longer libFuzzer run of the core parsers (test/fuzz)
 
 EXTENSION = hlauth
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = hlauth
 OBJS = \
 	src/core/scope.o \
+	src/core/apikey.o \
+	src/core/crypto.o \
 	src/hlauth.o \
 	src/scopes.o \
 	src/tenants.o \
 	src/context.o \
 	src/protect.o \
-	src/guard.o
+	src/guard.o \
+	src/secret.o \
+	src/rbac.o \
+	src/apikey.o
 
-DATA = hlauth--$(EXTVERSION).sql
+# Install scripts. hlauth--0.1.0.sql is the first version, frozen. Each later version's
+# objects live in src/sql/<version>/*.sql (applied in name order): the upgrade script is
+# those pieces, and the full script of the version is the first version plus every upgrade.
+UPGRADE_0_2_0 = $(sort $(wildcard $(srcdir)/src/sql/0.2.0/*.sql))
+DATA = hlauth--0.1.0.sql
+DATA_built = hlauth--0.1.0--0.2.0.sql hlauth--0.2.0.sql
 PGFILEDESC = "hlauth - tenant isolation and authorization"
 
 # pg_regress suites: sql/<name>.sql against expected/<name>.out
@@ -35,12 +45,19 @@ PG_CONFIG ?= pg_config
 # PostgreSQL's partial initialisers are the two -Wextra warnings PG headers cannot avoid.
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
-SHLIB_LINK = -lcrypto
+SHLIB_LINK = -lcrypto -lz
 
 EXTRA_CLEAN = output_iso results regression.diffs regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+hlauth--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
+	{ echo '\echo Use "ALTER EXTENSION hlauth UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
+	  for f in $^; do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
+
+hlauth--0.2.0.sql: hlauth--0.1.0.sql $(UPGRADE_0_2_0)
+	{ cat $<; for f in $(UPGRADE_0_2_0); do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
 
 .PHONY: test demo bench fuzz unit
 test:

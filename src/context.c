@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(hlauth_agency);
 PG_FUNCTION_INFO_V1(hlauth_account);
 PG_FUNCTION_INFO_V1(hlauth_app);
 PG_FUNCTION_INFO_V1(hlauth_auth_method);
+PG_FUNCTION_INFO_V1(hlauth_token_id);
 PG_FUNCTION_INFO_V1(hlauth_scopes);
 PG_FUNCTION_INFO_V1(hlauth_has_scope);
 PG_FUNCTION_INFO_V1(hlauth_require_scope);
@@ -64,8 +65,9 @@ PG_FUNCTION_INFO_V1(hlauth_can_access);
 PG_FUNCTION_INFO_V1(hlauth_accessible_tenants);
 
 #define HL_CONTEXT_GUC		"hlauth.context"
-#define HL_CONTEXT_VERSION	"v1"
+#define HL_CONTEXT_VERSION	"v2"
 #define HL_METHOD_MAX		16
+#define HL_TOKEN_MAX		65	/* a token id: [A-Za-z0-9_.-], at most 64 bytes */
 
 /*
  * The context: one block, scopes stored after the struct. In the leader it is palloc'd in
@@ -81,6 +83,7 @@ typedef struct HlContext
 	HlTenantKind kind;
 	Oid			role;			/* the session role that set it (GetOuterUserId) */
 	char		method[HL_METHOD_MAX];
+	char		token[HL_TOKEN_MAX];	/* key or token id; empty when none */
 	Size		scopes_offset;	/* HlScopes varlena at (char *) ctx + scopes_offset */
 } HlContext;
 
@@ -126,7 +129,8 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
  */
 static HlContext *
 context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
-			  const char *method, Oid role, const HlScopes *scopes, bool for_guc)
+			  const char *method, const char *token, Oid role, const HlScopes *scopes,
+			  bool for_guc)
 {
 	Size		off = MAXALIGN(sizeof(HlContext));
 	HlContext  *ctx;
@@ -148,6 +152,7 @@ context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenan
 	ctx->kind = path->kind;
 	ctx->role = role;
 	strlcpy(ctx->method, method, HL_METHOD_MAX);
+	strlcpy(ctx->token, token ? token : "", HL_TOKEN_MAX);
 	ctx->scopes_offset = off;
 	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
 	return ctx;
@@ -173,7 +178,8 @@ append_uuid(StringInfo buf, const pg_uuid_t *u)
 
 /*
  * The published text form: "v1;" then principal, tenant, agency, account, app as 32 hex
- * digits each, ";" kind digit ";" role OID ";" method ";" the canonical scopes. Only ever
+ * digits each, ";" kind digit ";" role OID ";" method ";" token id ";" the canonical scopes.
+ * Neither the method nor the token id can contain ";" (see token_id_valid). Only ever
  * parsed back when a parallel worker restores its leader's GUC state.
  */
 static char *
@@ -188,8 +194,8 @@ context_serialize(const HlContext *ctx)
 	append_uuid(&buf, &ctx->agency);
 	append_uuid(&buf, &ctx->account);
 	append_uuid(&buf, &ctx->app);
-	appendStringInfo(&buf, ";%d;%u;%s;%s", (int) ctx->kind, ctx->role, ctx->method,
-					 HlScopesToCString(CONTEXT_SCOPES(ctx)));
+	appendStringInfo(&buf, ";%d;%u;%s;%s;%s", (int) ctx->kind, ctx->role, ctx->method,
+					 ctx->token, HlScopesToCString(CONTEXT_SCOPES(ctx)));
 	return buf.data;
 }
 
@@ -234,6 +240,8 @@ context_parse(const char *value)
 	unsigned long role;
 	const char *method;
 	char		method_buf[HL_METHOD_MAX];
+	const char *token;
+	char		token_buf[HL_TOKEN_MAX];
 	const char *scopes_text;
 	HlScopes   *scopes;
 	HlContext  *ctx;
@@ -255,13 +263,20 @@ context_parse(const char *value)
 	if (end == p || *end != ';')
 		return NULL;
 	method = end + 1;
-	scopes_text = strchr(method, ';');
-	if (scopes_text == NULL || scopes_text - method >= HL_METHOD_MAX)
+	token = strchr(method, ';');
+	if (token == NULL || token - method >= HL_METHOD_MAX)
 		return NULL;
-	memcpy(method_buf, method, scopes_text - method);
-	method_buf[scopes_text - method] = '\0';
+	memcpy(method_buf, method, token - method);
+	method_buf[token - method] = '\0';
+	token++;
+	scopes_text = strchr(token, ';');
+	if (scopes_text == NULL || scopes_text - token >= HL_TOKEN_MAX)
+		return NULL;
+	memcpy(token_buf, token, scopes_text - token);
+	token_buf[scopes_text - token] = '\0';
 	scopes = HlScopesFromText(scopes_text + 1, strlen(scopes_text + 1));
-	ctx = context_build(&principal, &tenant, &path, method_buf, (Oid) role, scopes, true);
+	ctx = context_build(&principal, &tenant, &path, method_buf, token_buf, (Oid) role, scopes,
+						true);
 	pfree(scopes);
 	return ctx;
 }
@@ -525,8 +540,8 @@ HlContextInit(void)
 
 /* ---- setting it ---- */
 
-static void
-refuse_bypass_roles(void)
+void
+HlRefuseBypassRoles(void)
 {
 	Oid			role = GetUserId();
 
@@ -564,7 +579,9 @@ uuid_text(const pg_uuid_t *u)
 /*
  * hlauth.set_principal(principal uuid, tenant uuid, scopes hlauth.scopes)
  * For app servers that verified the principal themselves. EXECUTE is granted only to
- * hlauth_trusted. The tenant must exist and be active (and everything above it).
+ * hlauth_trusted. The tenant must exist and be active (and everything above it), the
+ * principal must not be suspended, and the context's scopes are the asked scopes ∩ the
+ * principal's effective scopes at that tenant (src/rbac.c).
  */
 Datum
 hlauth_set_principal(PG_FUNCTION_ARGS)
@@ -586,7 +603,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	/* The role checks below need catalog lookups: remember a role that passed them. */
 	if (!role_checks_valid || role_checks_passed != GetUserId())
 	{
-		refuse_bypass_roles();
+		HlRefuseBypassRoles();
 		require_role_member("hlauth_trusted", "set a principal");
 		role_checks_passed = GetUserId();
 		role_checks_valid = true;
@@ -602,7 +619,14 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 				 errmsg("tenant %s is not active", uuid_text(tenant)),
 				 errdetail("The tenant, or a tenant above it, is suspended.")));
 
-	context_set(context_build(principal, tenant, &path, "set_principal", GetOuterUserId(), scopes, false));
+	/* Never more than the principal holds there now: a demotion applies at once. */
+	if (!HlPrincipalActive(principal))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("principal %s is suspended", uuid_text(principal))));
+	scopes = HlScopesIntersect(scopes, HlEffectiveScopes(principal, tenant));
+	context_set(context_build(principal, tenant, &path, "set_principal", NULL, GetOuterUserId(),
+							  scopes, false));
 	PG_RETURN_VOID();
 }
 
@@ -709,6 +733,16 @@ hlauth_auth_method(PG_FUNCTION_ARGS)
 	if (ctx == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(ctx->method));
+}
+
+Datum
+hlauth_token_id(PG_FUNCTION_ARGS)
+{
+	const HlContext *ctx = current_context();
+
+	if (ctx == NULL || ctx->token[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->token));
 }
 
 Datum
@@ -890,6 +924,53 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 }
 
 /* ---- for the other glue files ---- */
+
+/* A method or token id goes into the published text form between ";": keep it plain. */
+static bool
+token_id_valid(const char *s, size_t max)
+{
+	size_t		i;
+
+	for (i = 0; s[i] != '\0'; i++)
+	{
+		char		c = s[i];
+
+		if (i + 1 >= max ||
+			!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+void
+HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
+				   const char *method, const char *token_id, const HlScopes *scopes)
+{
+	if (!token_id_valid(method, HL_METHOD_MAX) ||
+		(token_id != NULL && !token_id_valid(token_id, HL_TOKEN_MAX)))
+		elog(ERROR, "hlauth: invalid authentication method or token id");
+	if (!path->active)
+		elog(ERROR, "hlauth: cannot establish a context at an inactive tenant");
+	context_set(context_build(principal, tenant, path, method, token_id, GetOuterUserId(),
+							  scopes, false));
+}
+
+const pg_uuid_t *
+HlContextPrincipal(void)
+{
+	const HlContext *ctx = current_context();
+
+	return ctx ? &ctx->principal : NULL;
+}
+
+const pg_uuid_t *
+HlContextTenant(void)
+{
+	const HlContext *ctx = current_context();
+
+	return ctx ? &ctx->tenant : NULL;
+}
 
 bool
 HlContextIsSet(void)

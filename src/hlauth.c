@@ -18,5 +18,8 @@ _PG_init(void)
 {
 	HlContextInit();
 	HlTenantsInit();
+	HlSecretInit();
+	HlRbacInit();
+	HlApiKeyInit();
 	MarkGUCPrefixReserved("hlauth");
 }

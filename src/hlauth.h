@@ -30,6 +30,8 @@ typedef struct HlScopes
 #define PG_RETURN_HLSCOPES_P(x) PG_RETURN_POINTER(x)
 
 extern HlScopes *HlScopesFromText(const char *str, size_t len);
+extern HlScopes *HlScopesIntersect(const HlScopes *a, const HlScopes *b);
+extern bool HlScopesCoversSet(const HlScopes *set, const HlScopes *sub);
 extern bool HlScopesGrantText(const HlScopes *set, const char *q, size_t qlen);
 extern bool HlScopesIsValidScope(const char *q, size_t qlen);
 extern char *HlScopesToCString(const HlScopes *set);
@@ -69,8 +71,70 @@ extern void HlContextInit(void);
 extern bool HlContextIsSet(void);
 extern bool HlContextGrantsScope(const char *scope, size_t len);
 
+/*
+ * Establish the context for the rest of the transaction after a verified authentication
+ * (set_principal, an API key, later a JWT): method names the path ("set_principal",
+ * "api_key"), token_id the key or token id (NULL for none). The tenant must be resolved
+ * and active; scopes are what the principal may use (already intersected).
+ */
+extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+							   const HlTenantPath *path, const char *method,
+							   const char *token_id, const HlScopes *scopes);
+/* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
+extern void HlRefuseBypassRoles(void);
+/* The current context's principal, or NULL when none (for the other glue files). */
+extern const pg_uuid_t *HlContextPrincipal(void);
+extern const pg_uuid_t *HlContextTenant(void);
+
 /* ---- protect.c: protect() and the triggers on protected tables ---- */
 
 extern bool HlCurrentRoleIsAdmin(void);
+extern bool HlSessionRoleIsAdmin(void);
+
+/* ---- secret.c: the server secret and the purpose keys derived from it ---- */
+
+#define HL_KEY_LEN 32			/* bytes of every derived purpose key */
+
+/* Purposes: each derives an independent key (HKDF info "hlauth/<purpose>"). */
+#define HL_PURPOSE_APIKEY_PEPPER	"apikey-pepper"
+#define HL_PURPOSE_AUDIT_SEAL		"audit-seal"
+#define HL_PURPOSE_SIGNING_KEYS		"signing-key-encryption"
+
+extern void HlSecretInit(void);
+
+/*
+ * Derive the purpose key of master key `version` into out (0 = the newest version) and
+ * return the version used. Returns 0, with out untouched, when that version is not in the
+ * file. Raises 55000 (with a hint naming hlauth.secret_file) when no secret is configured
+ * or the file is unusable. Never puts key material in an error message.
+ */
+extern int	HlSecretPurposeKey(const char *purpose, int version, unsigned char out[HL_KEY_LEN]);
+
+/*
+ * Changes whenever this backend discards the master keys it cached (hlauth.secret_file was
+ * changed, or the file was read again). A caller that caches keys obtained from
+ * HlSecretPurposeKey compares it with the value it saw then, and drops them when it differs.
+ */
+extern uint64 HlSecretGeneration(void);
+
+/* ---- rbac.c: permissions, roles, grants; effective scopes ---- */
+
+extern void HlRbacInit(void);
+
+/*
+ * The principal's effective scopes at the tenant: the registered permissions granted to it
+ * there by active, current grants at the tenant or above it, wildcards expanded and
+ * implications applied. palloc'd in CurrentMemoryContext; an empty set when none. Cached
+ * per backend and invalidated when permissions, roles, grants, allowances, principals or the
+ * tenant tree change, or when a grant starts or ends.
+ */
+extern HlScopes *HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant);
+
+/* False when the principal is suspended (principals without a row are active). */
+extern bool HlPrincipalActive(const pg_uuid_t *principal);
+
+/* ---- apikey.c: the hlauth.apikey type, issuing and verifying API keys ---- */
+
+extern void HlApiKeyInit(void);
 
 #endif							/* HLAUTH_H */

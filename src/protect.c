@@ -98,6 +98,27 @@ hlauth_is_admin(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(HlCurrentRoleIsAdmin());
 }
 
+/*
+ * Is the session's role (the one SET ROLE chose, which SECURITY DEFINER functions do not
+ * change) a superuser or a member of hlauth_admin? For SECURITY DEFINER functions that
+ * must know who called them.
+ */
+bool
+HlSessionRoleIsAdmin(void)
+{
+	Oid			admin = get_role_oid("hlauth_admin", true);
+	Oid			role = GetOuterUserId();
+
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+PG_FUNCTION_INFO_V1(hlauth_session_is_admin);
+Datum
+hlauth_session_is_admin(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(HlSessionRoleIsAdmin());
+}
+
 /* TRUNCATE ignores row-level security: on a protected table only hlauth_admin may run it. */
 Datum
 hlauth_refuse_truncate_trigger(PG_FUNCTION_ARGS)

@@ -348,11 +348,9 @@ scopes_overlap(PG_FUNCTION_ARGS)
  * The scopes granted by both sets: for each pair where one covers the other, the narrower.
  * Elements already covered by another result element are dropped, so the result is minimal.
  */
-Datum
-scopes_intersect(PG_FUNCTION_ARGS)
+HlScopes *
+HlScopesIntersect(const HlScopes *a, const HlScopes *b)
 {
-	HlScopes   *a = PG_GETARG_HLSCOPES_P(0);
-	HlScopes   *b = PG_GETARG_HLSCOPES_P(1);
 	hla_span	as[HLA_SCOPES_MAX];
 	hla_span	bs[HLA_SCOPES_MAX];
 	hla_span   *out;
@@ -389,7 +387,33 @@ scopes_intersect(PG_FUNCTION_ARGS)
 	}
 	if (m > HLA_SCOPES_MAX)
 		report_too_many();
-	PG_RETURN_HLSCOPES_P(scopes_build(minimal, m));
+	return scopes_build(minimal, m);
+}
+
+Datum
+scopes_intersect(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_HLSCOPES_P(HlScopesIntersect(PG_GETARG_HLSCOPES_P(0), PG_GETARG_HLSCOPES_P(1)));
+}
+
+/* Does `set` grant every scope of `sub` (each one covered by some scope of set)? */
+bool
+HlScopesCoversSet(const HlScopes *set, const HlScopes *sub)
+{
+	hla_span	ss[HLA_SCOPES_MAX];
+	int			n = scopes_spans(set, ss);
+	const char *p = sub->data;
+	int			i;
+
+	for (i = 0; i < sub->count; i++)
+	{
+		size_t		len = strlen(p);
+
+		if (!hla_scopes_grant(ss, n, p, len))
+			return false;
+		p += len + 1;
+	}
+	return true;
 }
 
 Datum

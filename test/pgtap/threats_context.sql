@@ -162,9 +162,9 @@ SET LOCAL force_parallel_mode = off;
 SELECT tc.peek() AS ctx_a \gset
 COMMIT;
 RESET ROLE;
--- The text form: v1; principal tenant agency account app (32 hex digits each) ;kind;role;method;scopes
-SELECT 'v1;' || substr(:'ctx_a', 4, 32) || replace(tc.acct('G')::text, '-', '') || replace(tc.acct('G')::text, '-', '')
-		|| repeat('0', 64) || ';0;' || split_part(:'ctx_a', ';', 4) || ';set_principal;*' AS forged \gset
+-- The text form: v2; principal tenant agency account app (32 hex digits each) ;kind;role;method;token;scopes
+SELECT 'v2;' || substr(:'ctx_a', 4, 32) || replace(tc.acct('G')::text, '-', '') || replace(tc.acct('G')::text, '-', '')
+		|| repeat('0', 64) || ';0;' || split_part(:'ctx_a', ';', 4) || ';set_principal;;*' AS forged \gset
 
 SELECT plan(112);
 
@@ -183,8 +183,8 @@ SELECT ok((SELECT c.relrowsecurity AND c.relforcerowsecurity
 			 FROM pg_class c WHERE c.oid = 'tc.contacts'::regclass)
 		  AND EXISTS (SELECT 1 FROM hlauth_internal.protected_tables WHERE relid = 'tc.contacts'::regclass),
 	'0: tc.contacts is protected, RLS forced, and not owned by an attacker role');
-SELECT ok(:'ctx_a' LIKE 'v1;%' AND :'ctx_a' LIKE '%' || replace(tc.acct('A')::text, '-', '') || '%'
-		  AND :'forged' ~ '^v1;[0-9a-f]{160};0;[0-9]+;set_principal;',
+SELECT ok(:'ctx_a' LIKE 'v2;%' AND :'ctx_a' LIKE '%' || replace(tc.acct('A')::text, '-', '') || '%'
+		  AND :'forged' ~ '^v2;[0-9a-f]{160};0;[0-9]+;set_principal;;',
 	'0: a superuser-side observer saw tenant A''s context value (the replay material)');
 SELECT is(:'ctx_before_parallel'::text, ''::text,
 	'0: before any parallel statement the GUC carries no context (it lives in backend memory)');
@@ -533,7 +533,7 @@ BEGIN;
 SELECT tc.login('A');
 SELECT is_empty($$SELECT name FROM pg_settings WHERE name LIKE 'hlauth%'$$,
 	'5: hlauth.context does not appear in pg_settings for the app role');
-SELECT ok(tc.explain_text('SETTINGS, COSTS OFF', 'SELECT count(*) FROM tc.contacts') !~ '(hlauth\.context|v1;[0-9a-f])',
+SELECT ok(tc.explain_text('SETTINGS, COSTS OFF', 'SELECT count(*) FROM tc.contacts') !~ '(hlauth\.context|v[12];[0-9a-f])',
 	'5: EXPLAIN (SETTINGS) does not show the context');
 COMMIT;
 RESET ROLE;

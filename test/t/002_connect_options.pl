@@ -30,6 +30,27 @@ my $other     = 'c0000000-0000-4000-8000-0000000000a2';
 my $node = PostgreSQL::Test::Cluster->new('opts');
 $node->init;
 $node->append_conf('postgresql.conf', 'log_statement = none');
+
+# The server secret (hlauth.secret_file): a file outside the data directory, mode 600,
+# with versions 1 and 2 of random 32-byte keys.
+{
+	my $secret = $node->basedir . '/hlauth_secret';
+	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
+	my $text = '';
+	for my $version (1, 2)
+	{
+		read($rnd, my $key, 32) == 32 or die "/dev/urandom: short read";
+		$text .= "$version " . unpack('H*', $key) . "\n";
+	}
+	close $rnd;
+	my $umask = umask 077;
+	open(my $fh, '>', $secret) or die "$secret: $!";
+	print $fh $text;
+	close $fh or die "$secret: $!";
+	umask $umask;
+	chmod 0600, $secret or die "$secret: $!";
+	$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret'");
+}
 $node->start;
 
 my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
@@ -71,7 +92,7 @@ my (undef, $authenticated, $forged) = split /\n/, $seen;
 is($authenticated, "$principal $account 2", 'set_principal works: the account sees its 2 rows');
 (my $principal_hex = $principal) =~ s/-//g;
 (my $account_hex = $account) =~ s/-//g;
-like($forged, qr/^v1;\Q$principal_hex\E\Q$account_hex\E[0-9a-f]{96};1;\d+;set_principal;notes\.read$/,
+like($forged, qr/^v2;\Q$principal_hex\E\Q$account_hex\E[0-9a-f]{96};1;\d+;set_principal;;notes\.read$/,
 	'a genuine context value was captured');
 unlike($forged, qr/\s/, 'the context value has no blanks (usable in -c options as is)');
 
@@ -269,7 +290,7 @@ foreach my $mode ('loaded on first use', 'shared_preload_libraries')
 	fresh_sessions_have_no_context("$m after hlauth.context in postgresql.conf and restart");
 	hlauth_still_works("$m with hlauth.context in postgresql.conf");
 	my ($ret, $out, $err) = run_session($su_connstr, "SELECT hlauth.principal(); SHOW hlauth.context;");
-	unlike($out, qr/v1;/, "$m SHOW hlauth.context does not hold the file's value");
+	unlike($out, qr/v[12];/, "$m SHOW hlauth.context does not hold the file's value");
 	like(slurp_file($node->logfile), qr/hlauth\.context|principal context/,
 		"$m the server log mentions the rejected hlauth.context");
 	$node->adjust_conf('postgresql.conf', 'hlauth.context', undef);

@@ -1,0 +1,710 @@
+/*
+ * src/apikey.c
+ *		API keys: the hlauth.apikey type, key generation, and hlauth.authenticate(key).
+ *
+ * A key is `<prefix>_<key id><secret><checksum>` (src/core/apikey.h). The database stores
+ * only the key id and HMAC-SHA256(pepper, "<prefix>_<key id><secret>") with the pepper's
+ * version: the pepper is a purpose key derived from the server secret (src/secret.c), which
+ * lives in a file outside the data directory. A dump of the database therefore holds
+ * nothing that verifies a key.
+ *
+ * authenticate(key):
+ *	1. parses the key and checks its checksum: garbage never reaches a table;
+ *	2. looks the key id up in a per-backend cache of hlauth.api_keys rows (filled through
+ *	   SPI on a miss, as the superuser; unknown ids are remembered for a few seconds);
+ *	3. computes the HMAC of the presented key (always, even for an unknown id, so that the
+ *	   work done does not depend on which check fails) and compares in constant time;
+ *	4. checks revocation, expiry, the end of a rotation overlap, the tenant (and every
+ *	   tenant above it) active, the principal active;
+ *	5. sets the context with scopes = the key's scopes ∩ the principal's effective scopes
+ *	   now (src/rbac.c), so a demoted principal's keys shrink at once.
+ * Every failure is the same 28000 error. The cache is flushed in every backend when a key
+ * is revoked, rotated or changed (a column-specific statement trigger sends a relcache
+ * invalidation); issuing a key changes nothing cached.
+ *
+ * last_used_at is written at most once a minute per key and backend, never waiting for a
+ * row lock (SKIP LOCKED), and never in a read-only transaction.
+ */
+#include "hlauth.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "core/apikey.h"
+#include "core/crypto.h"
+
+PG_FUNCTION_INFO_V1(hlauth_apikey_in);
+PG_FUNCTION_INFO_V1(hlauth_apikey_out);
+PG_FUNCTION_INFO_V1(hlauth_apikey_recv);
+PG_FUNCTION_INFO_V1(hlauth_apikey_send);
+PG_FUNCTION_INFO_V1(hlauth_apikey_id);
+PG_FUNCTION_INFO_V1(hlauth_apikey_version);
+PG_FUNCTION_INFO_V1(hlauth_apikey_matches);
+PG_FUNCTION_INFO_V1(hlauth_generate_api_key);
+PG_FUNCTION_INFO_V1(hlauth_authenticate);
+PG_FUNCTION_INFO_V1(hlauth_compose_api_key);
+
+/* On-disk form of hlauth.apikey: never the secret. */
+typedef struct HlApiKey
+{
+	int32		vl_len_;		/* varlena header */
+	uint16		version;		/* pepper version */
+	uint8		prefix_len;
+	char		id[HLA_APIKEY_ID_LEN];
+	uint8		hash[HLA_APIKEY_HASH_LEN];
+	char		prefix[FLEXIBLE_ARRAY_MEMBER];	/* prefix_len bytes, no NUL */
+} HlApiKey;
+
+#define DatumGetHlApiKeyP(X)	((HlApiKey *) PG_DETOAST_DATUM(X))
+#define PG_GETARG_HLAPIKEY_P(n) DatumGetHlApiKeyP(PG_GETARG_DATUM(n))
+
+/* hlauth.api_key_prefix: the environment this database issues and accepts keys for. */
+static char *api_key_prefix = NULL;
+
+/* ---- hashing ---- */
+
+/* Per-version keyed HMAC of the pepper, built on first use. */
+#define PEPPER_SLOTS 8
+static struct
+{
+	int			version;
+	hla_hmac_key *key;
+}			pepper_cache[PEPPER_SLOTS];
+
+static hla_hmac_key *
+pepper_key(int version, int *version_used)
+{
+	unsigned char pepper[HL_KEY_LEN];
+	int			v;
+	int			i;
+
+	if (version != 0)
+		for (i = 0; i < PEPPER_SLOTS; i++)
+			if (pepper_cache[i].key != NULL && pepper_cache[i].version == version)
+			{
+				*version_used = version;
+				return pepper_cache[i].key;
+			}
+	v = HlSecretPurposeKey(HL_PURPOSE_APIKEY_PEPPER, version, pepper);
+	if (v == 0)
+		return NULL;
+	for (i = 0; i < PEPPER_SLOTS; i++)
+		if (pepper_cache[i].key != NULL && pepper_cache[i].version == v)
+			break;
+	if (i == PEPPER_SLOTS)
+	{
+		/* A free slot, or the first one. */
+		for (i = 0; i < PEPPER_SLOTS && pepper_cache[i].key != NULL; i++)
+			;
+		if (i == PEPPER_SLOTS)
+			i = 0;
+		if (pepper_cache[i].key != NULL)
+			hla_hmac_key_free(pepper_cache[i].key);
+		pepper_cache[i].key = hla_hmac_key_new(pepper, HL_KEY_LEN);
+		pepper_cache[i].version = v;
+	}
+	hla_cleanse(pepper, sizeof(pepper));
+	if (pepper_cache[i].key == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not set up the API key pepper")));
+	*version_used = v;
+	return pepper_cache[i].key;
+}
+
+/* HMAC of "<prefix>_<id><secret>" (everything before the checksum). */
+static bool
+key_hash(const hla_apikey *k, int version, int *version_used, uint8 out[HLA_APIKEY_HASH_LEN])
+{
+	hla_hmac_key *key = pepper_key(version, version_used);
+	size_t		len = k->prefix_len + 1 + HLA_APIKEY_ID_LEN + HLA_APIKEY_SECRET_LEN;
+
+	if (key == NULL)
+		return false;
+	/* The parsed key's pieces are contiguous in the caller's buffer. */
+	if (hla_hmac_key_sha256(key, (const unsigned char *) k->prefix, len, out) != 0)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("HMAC computation failed")));
+	return true;
+}
+
+/* ---- the type ---- */
+
+static HlApiKey *
+apikey_build(const char *prefix, size_t prefix_len, const char *id, int version,
+			 const uint8 hash[HLA_APIKEY_HASH_LEN])
+{
+	Size		size = offsetof(HlApiKey, prefix) + prefix_len;
+	HlApiKey   *k = (HlApiKey *) palloc0(size);
+
+	SET_VARSIZE(k, size);
+	k->version = (uint16) version;
+	k->prefix_len = (uint8) prefix_len;
+	memcpy(k->id, id, HLA_APIKEY_ID_LEN);
+	memcpy(k->hash, hash, HLA_APIKEY_HASH_LEN);
+	memcpy(k->prefix, prefix, prefix_len);
+	return k;
+}
+
+/*
+ * Text input: the stored form as is, or a plaintext key, which is hashed with the newest
+ * pepper (the secret is not kept). The input is never quoted back in an error: it may be a
+ * real key with a typo.
+ */
+static HlApiKey *
+apikey_from_text(const char *str, size_t len)
+{
+	if (hla_apikey_looks_stored(str, len))
+	{
+		hla_apikey_stored st;
+		hla_apikey_error err = hla_apikey_stored_parse(str, len, &st);
+
+		if (err != HLA_APIKEY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type hlauth.apikey"),
+					 errdetail("%s", hla_apikey_error_message(err))));
+		return apikey_build(st.prefix, st.prefix_len, st.id, (int) st.version, st.hash);
+	}
+	else
+	{
+		hla_apikey	k;
+		hla_apikey_error err = hla_apikey_parse(str, len, &k);
+		uint8		hash[HLA_APIKEY_HASH_LEN];
+		int			version;
+		HlApiKey   *result;
+
+		if (err != HLA_APIKEY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid API key"),
+					 errdetail("%s", hla_apikey_error_message(err)),
+					 errhidestmt(true),
+					 errhint("The key is not shown here. A stored key looks like \"<prefix>_<key id>:v<version>:<64 hex digits>\".")));
+		if (!key_hash(&k, 0, &version, hash))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the server secret has no key version to hash API keys with")));
+		result = apikey_build(k.prefix, k.prefix_len, k.id, version, hash);
+		hla_cleanse(hash, sizeof(hash));
+		return result;
+	}
+}
+
+Datum
+hlauth_apikey_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+
+	PG_RETURN_POINTER(apikey_from_text(str, strlen(str)));
+}
+
+static char *
+apikey_to_cstring(const HlApiKey *k)
+{
+	hla_apikey_stored st;
+	char	   *out = palloc(HLA_APIKEY_STORED_MAX_LEN + 1);
+
+	st.prefix = k->prefix;
+	st.prefix_len = k->prefix_len;
+	st.id = k->id;
+	st.version = k->version;
+	memcpy(st.hash, k->hash, HLA_APIKEY_HASH_LEN);
+	if (hla_apikey_stored_format(&st, out, HLA_APIKEY_STORED_MAX_LEN + 1) < 0)
+		elog(ERROR, "hlauth: corrupt hlauth.apikey value");
+	return out;
+}
+
+Datum
+hlauth_apikey_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(apikey_to_cstring(PG_GETARG_HLAPIKEY_P(0)));
+}
+
+/* Binary input is the text form, checked exactly as text input is. */
+Datum
+hlauth_apikey_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			nbytes;
+	char	   *str = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+
+	PG_RETURN_POINTER(apikey_from_text(str, strlen(str)));
+}
+
+Datum
+hlauth_apikey_send(PG_FUNCTION_ARGS)
+{
+	char	   *str = apikey_to_cstring(PG_GETARG_HLAPIKEY_P(0));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendtext(&buf, str, strlen(str));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+hlauth_apikey_id(PG_FUNCTION_ARGS)
+{
+	HlApiKey   *k = PG_GETARG_HLAPIKEY_P(0);
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(k->id, HLA_APIKEY_ID_LEN));
+}
+
+Datum
+hlauth_apikey_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(PG_GETARG_HLAPIKEY_P(0)->version);
+}
+
+/*
+ * Does the plaintext key match the stored one? Same prefix, same id, and the HMAC under the
+ * stored pepper version equal (compared in constant time). False for a malformed key or a
+ * pepper version the secret file no longer holds.
+ */
+static bool
+apikey_matches(const HlApiKey *stored, const char *str, size_t len)
+{
+	hla_apikey	k;
+	uint8		hash[HLA_APIKEY_HASH_LEN];
+	int			version;
+	bool		ok;
+
+	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK)
+		return false;
+	if (!key_hash(&k, stored->version, &version, hash))
+		return false;
+	ok = hla_ct_equal(hash, stored->hash, HLA_APIKEY_HASH_LEN);
+	ok &= (k.prefix_len == stored->prefix_len && memcmp(k.prefix, stored->prefix, k.prefix_len) == 0);
+	ok &= (memcmp(k.id, stored->id, HLA_APIKEY_ID_LEN) == 0);
+	hla_cleanse(hash, sizeof(hash));
+	return ok;
+}
+
+Datum
+hlauth_apikey_matches(PG_FUNCTION_ARGS)
+{
+	HlApiKey   *stored = PG_GETARG_HLAPIKEY_P(0);
+	text	   *key = PG_GETARG_TEXT_PP(1);
+
+	PG_RETURN_BOOL(apikey_matches(stored, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)));
+}
+
+/*
+ * hlauth_internal.generate_api_key(): a new plaintext key with the configured prefix, from
+ * OpenSSL's RAND_bytes. Only hlauth's own issuing functions call it.
+ */
+static void
+random_base62(char *out, size_t want)
+{
+	unsigned char rnd[64];
+	size_t		have = 0;
+
+	while (have < want)
+	{
+		if (hla_random_bytes(rnd, sizeof(rnd)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		have += hla_base62_from_bytes(rnd, sizeof(rnd), out + have, want - have);
+	}
+	hla_cleanse(rnd, sizeof(rnd));
+}
+
+Datum
+hlauth_generate_api_key(PG_FUNCTION_ARGS)
+{
+	char		id[HLA_APIKEY_ID_LEN];
+	char		secret[HLA_APIKEY_SECRET_LEN];
+	char		out[HLA_APIKEY_MAX_LEN + 1];
+	int			len;
+	text	   *result;
+
+	random_base62(id, sizeof(id));
+	random_base62(secret, sizeof(secret));
+	len = hla_apikey_compose(api_key_prefix, strlen(api_key_prefix), id, secret, out, sizeof(out));
+	hla_cleanse(secret, sizeof(secret));
+	if (len < 0)
+		elog(ERROR, "hlauth: could not compose an API key");
+	result = cstring_to_text_with_len(out, len);
+	hla_cleanse(out, sizeof(out));
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * hlauth_internal.compose_api_key(prefix, id, secret): a key with a correct checksum from
+ * chosen parts, for tests and for operators checking a key by hand. Superuser only.
+ */
+Datum
+hlauth_compose_api_key(PG_FUNCTION_ARGS)
+{
+	text	   *prefix = PG_GETARG_TEXT_PP(0);
+	text	   *id = PG_GETARG_TEXT_PP(1);
+	text	   *secret = PG_GETARG_TEXT_PP(2);
+	char		out[HLA_APIKEY_MAX_LEN + 1];
+	int			len = -1;
+
+	if (VARSIZE_ANY_EXHDR(id) == HLA_APIKEY_ID_LEN &&
+		VARSIZE_ANY_EXHDR(secret) == HLA_APIKEY_SECRET_LEN)
+		len = hla_apikey_compose(VARDATA_ANY(prefix), VARSIZE_ANY_EXHDR(prefix),
+								 VARDATA_ANY(id), VARDATA_ANY(secret), out, sizeof(out));
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot compose an API key from these parts"),
+				 errdetail("The prefix must follow the prefix grammar, the id be 12 and the secret 22 base62 characters.")));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, len));
+}
+
+/* ---- the key cache ---- */
+
+#define KEY_CACHE_MAX		50000
+#define NEGATIVE_TTL_US		(5 * USECS_PER_SEC)
+#define LAST_USED_EVERY_US	(60 * USECS_PER_SEC)
+
+typedef struct KeyEntry
+{
+	char		key_id[HLA_APIKEY_ID_LEN + 1];	/* hash key */
+	bool		found;			/* false: a remembered unknown id */
+	TimestampTz loaded_at;
+	HlApiKey   *stored;
+	pg_uuid_t	principal;
+	pg_uuid_t	tenant;
+	HlScopes   *scopes;
+	bool		revoked;
+	TimestampTz expires_at;		/* DT_NOEND when none */
+	TimestampTz retire_at;		/* DT_NOEND when none */
+	TimestampTz last_used_written;	/* by this backend; 0 when never */
+} KeyEntry;
+
+static MemoryContext key_cache_cxt = NULL;
+static HTAB *key_cache = NULL;
+static Oid	api_keys_relid = InvalidOid;
+static bool key_cache_stale = false;
+static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr touch_plan = NULL;
+
+static void
+api_keys_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == api_keys_relid)
+	{
+		key_cache_stale = true;
+		api_keys_relid = InvalidOid;
+	}
+}
+
+static void
+key_cache_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (key_cache_cxt == NULL)
+		key_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "hlauth API key cache",
+											  ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(key_cache_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = HLA_APIKEY_ID_LEN + 1;
+	ctl.entrysize = sizeof(KeyEntry);
+	ctl.hcxt = key_cache_cxt;
+	key_cache = hash_create("hlauth API keys", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	key_cache_stale = false;
+}
+
+static Oid
+lookup_api_keys_relid(void)
+{
+	Oid			nsp = get_namespace_oid("hlauth", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("api_keys", nsp) : InvalidOid;
+}
+
+/* Run fn as the bootstrap superuser (the table is not readable by app roles). */
+typedef struct SavedUser
+{
+	Oid			user;
+	int			sec;
+}			SavedUser;
+
+static void
+become_owner(SavedUser *saved)
+{
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved->sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+restore_user(const SavedUser *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec);
+}
+
+static TimestampTz
+timestamp_or_noend(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+/* Fill e from hlauth.api_keys (as the superuser), or mark it unknown. */
+static void
+key_load(KeyEntry *e)
+{
+	SavedUser	saved;
+	Datum		arg = CStringGetTextDatum(e->key_id);
+
+	become_owner(&saved);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "hlauth: SPI_connect failed");
+		if (lookup_plan == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			SPIPlanPtr	plan = SPI_prepare("SELECT key, principal, tenant_id, scopes, revoked_at IS NOT NULL, "
+										   "expires_at, retire_at FROM hlauth.api_keys WHERE key_id = $1",
+										   1, argtypes);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "hlauth: could not prepare the API key lookup");
+			lookup_plan = plan;
+		}
+		if (SPI_execute_plan(lookup_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "hlauth: API key lookup failed");
+		e->found = (SPI_processed == 1);
+		e->loaded_at = GetCurrentTimestamp();
+		if (e->found)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
+			HlApiKey   *k = DatumGetHlApiKeyP(SPI_getbinval(tup, desc, 1, &isnull));
+			HlScopes   *s = DatumGetHlScopesP(SPI_getbinval(tup, desc, 4, &isnull));
+
+			e->stored = (HlApiKey *) palloc(VARSIZE(k));
+			memcpy(e->stored, k, VARSIZE(k));
+			e->principal = *DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
+			e->tenant = *DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
+			e->scopes = (HlScopes *) palloc(VARSIZE(s));
+			memcpy(e->scopes, s, VARSIZE(s));
+			e->revoked = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+			e->expires_at = timestamp_or_noend(tup, desc, 6);
+			e->retire_at = timestamp_or_noend(tup, desc, 7);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		restore_user(&saved);
+	}
+	PG_END_TRY();
+}
+
+static KeyEntry *
+key_lookup(const char *id)
+{
+	char		key_id[HLA_APIKEY_ID_LEN + 1];
+	KeyEntry   *e;
+	bool		found;
+
+	memcpy(key_id, id, HLA_APIKEY_ID_LEN);
+	key_id[HLA_APIKEY_ID_LEN] = '\0';
+	if (!OidIsValid(api_keys_relid))
+	{
+		api_keys_relid = lookup_api_keys_relid();
+		if (!OidIsValid(api_keys_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("hlauth's API key table is missing"),
+					 errhint("ALTER EXTENSION hlauth UPDATE")));
+		key_cache_stale = true;
+	}
+	if (key_cache == NULL || key_cache_stale || hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
+		key_cache_reset();
+	e = (KeyEntry *) hash_search(key_cache, key_id, HASH_ENTER, &found);
+	if (found && !e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US)
+		found = false;			/* an unknown id is remembered only briefly */
+	if (!found)
+	{
+		e->found = false;
+		e->stored = NULL;
+		e->scopes = NULL;
+		e->last_used_written = 0;
+		PG_TRY();
+		{
+			key_load(e);
+		}
+		PG_CATCH();
+		{
+			hash_search(key_cache, key_id, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return e;
+}
+
+/* last_used_at: at most once a minute per key and backend, never waiting for a lock. */
+static void
+key_touch(KeyEntry *e, TimestampTz now)
+{
+	SavedUser	saved;
+	Datum		arg;
+
+	if (XactReadOnly || RecoveryInProgress())
+		return;
+	if (e->last_used_written != 0 && now - e->last_used_written < LAST_USED_EVERY_US)
+		return;
+	e->last_used_written = now;
+	arg = CStringGetTextDatum(e->key_id);
+	become_owner(&saved);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "hlauth: SPI_connect failed");
+		if (touch_plan == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			SPIPlanPtr	plan = SPI_prepare("UPDATE hlauth.api_keys SET last_used_at = pg_catalog.now() "
+										   "WHERE key_id = (SELECT k.key_id FROM hlauth.api_keys k WHERE k.key_id = $1 "
+										   "AND (k.last_used_at IS NULL OR k.last_used_at < pg_catalog.now() - interval '1 minute') "
+										   "FOR UPDATE SKIP LOCKED)",
+										   1, argtypes);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "hlauth: could not prepare the API key usage update");
+			touch_plan = plan;
+		}
+		if (SPI_execute_plan(touch_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "hlauth: API key usage update failed");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		restore_user(&saved);
+	}
+	PG_END_TRY();
+}
+
+/* ---- authenticate ---- */
+
+static void pg_attribute_noreturn()
+authentication_failed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("authentication failed"),
+			 errdetail("The API key is not valid, or not usable now."),
+			 errhint("Check that the whole key was sent, and that it has not expired or been revoked."),
+			 errhidestmt(true)));	/* the statement may hold the key: keep it out of the log */
+}
+
+/*
+ * hlauth.authenticate(key text): verifies an API key and sets the principal context for the
+ * rest of the transaction. Every failure is the same 28000 error.
+ */
+Datum
+hlauth_authenticate(PG_FUNCTION_ARGS)
+{
+	text	   *key;
+	const char *str;
+	size_t		len;
+	hla_apikey	k;
+	KeyEntry   *e;
+	uint8		hash[HLA_APIKEY_HASH_LEN];
+	uint8		dummy[HLA_APIKEY_HASH_LEN];
+	int			version;
+	bool		ok;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	HlTenantPath path;
+	HlScopes   *effective;
+
+	HlRefuseBypassRoles();
+	if (PG_ARGISNULL(0))
+		authentication_failed();
+	key = PG_GETARG_TEXT_PP(0);
+	str = VARDATA_ANY(key);
+	len = VARSIZE_ANY_EXHDR(key);
+
+	/* Garbage, typos and other environments' keys never reach a table. */
+	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK ||
+		k.prefix_len != strlen(api_key_prefix) ||
+		memcmp(k.prefix, api_key_prefix, k.prefix_len) != 0)
+		authentication_failed();
+
+	e = key_lookup(k.id);
+
+	/* The HMAC is computed whether or not the id is known. */
+	if (e->found)
+		ok = key_hash(&k, e->stored->version, &version, hash) &&
+			hla_ct_equal(hash, e->stored->hash, HLA_APIKEY_HASH_LEN);
+	else
+	{
+		/* The same work as for a known id, against a hash nothing matches. */
+		memset(dummy, 0, sizeof(dummy));
+		(void) key_hash(&k, 0, &version, hash);
+		(void) hla_ct_equal(hash, dummy, HLA_APIKEY_HASH_LEN);
+		ok = false;
+	}
+	hla_cleanse(hash, sizeof(hash));
+	if (!ok)
+		authentication_failed();
+	if (e->revoked || now >= e->expires_at || now >= e->retire_at)
+		authentication_failed();
+	if (!HlTenantResolve(&e->tenant, &path) || !path.active)
+		authentication_failed();
+	if (!HlPrincipalActive(&e->principal))
+		authentication_failed();
+
+	effective = HlEffectiveScopes(&e->principal, &e->tenant);
+	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id,
+					   HlScopesIntersect(e->scopes, effective));
+	key_touch(e, now);
+	PG_RETURN_VOID();
+}
+
+/* ---- setup ---- */
+
+static bool
+check_api_key_prefix(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || !hla_apikey_prefix_valid(*newval, strlen(*newval)))
+	{
+		GUC_check_errdetail("An API key prefix is 2 to 32 bytes of lower-case letters and digits in segments joined by single \"_\", each starting with a letter, such as \"hlk_live\".");
+		return false;
+	}
+	return true;
+}
+
+void
+HlApiKeyInit(void)
+{
+	DefineCustomStringVariable("hlauth.api_key_prefix",
+							   "The prefix of the API keys this database issues and accepts.",
+							   "Names the environment, such as hlk_live or hlk_test. Keys with another prefix fail authentication.",
+							   &api_key_prefix,
+							   "hlk_live",
+							   PGC_SUSET,
+							   0,
+							   check_api_key_prefix,
+							   NULL,
+							   NULL);
+	CacheRegisterRelcacheCallback(api_keys_relcache_callback, (Datum) 0);
+}
