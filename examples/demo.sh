@@ -25,7 +25,20 @@ DEMO_PORT=${HL_DEMO_PORT:-54330}
 # ---- as the cluster user: cluster, database, setup, walkthrough ----
 if [ "${1:-}" = "--as-cluster-user" ]; then
 	data=$2
-	hl_cluster_start "$data" "$DEMO_PORT"
+	# The server secret (hlauth.secret_file): a file next to the data directory, not in it,
+	# mode 600. Made once and kept, so what was hashed with it keeps verifying across runs.
+	secret=$(dirname "$data")/secret
+	if [ ! -s "$secret" ]; then
+		(umask 077 && printf '1 %s\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$secret") \
+			|| hl_die "could not write $secret"
+	fi
+	chmod 600 "$secret"
+	hl_cluster_start "$data" "$DEMO_PORT" "hlauth.secret_file = '$secret'"
+	# A cluster made by an earlier run, before the demo had a secret, gets it now.
+	if ! grep -q '^hlauth\.secret_file' "$data/postgresql.conf"; then
+		echo "hlauth.secret_file = '$secret'" >>"$data/postgresql.conf"
+		pg_ctl -D "$data" reload >/dev/null
+	fi
 	# A cluster made by an earlier run keeps the port it was made with.
 	port=$(sed -n 4p "$data/postmaster.pid")
 	[ "$port" = "$DEMO_PORT" ] || hl_log "the demo cluster in $data runs on port $port (made with that port; HL_DEMO_PORT applies to a new cluster)"

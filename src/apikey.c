@@ -85,6 +85,8 @@ static struct
 	hla_hmac_key *key;
 }			pepper_cache[PEPPER_SLOTS];
 
+static uint64 pepper_cache_generation = 0;
+
 static hla_hmac_key *
 pepper_key(int version, int *version_used)
 {
@@ -92,6 +94,18 @@ pepper_key(int version, int *version_used)
 	int			v;
 	int			i;
 
+	/* Another secret file, or the same one re-read: forget every pepper. */
+	if (pepper_cache_generation != HlSecretGeneration())
+	{
+		for (i = 0; i < PEPPER_SLOTS; i++)
+		{
+			if (pepper_cache[i].key != NULL)
+				hla_hmac_key_free(pepper_cache[i].key);
+			pepper_cache[i].key = NULL;
+			pepper_cache[i].version = 0;
+		}
+		pepper_cache_generation = HlSecretGeneration();
+	}
 	if (version != 0)
 		for (i = 0; i < PEPPER_SLOTS; i++)
 			if (pepper_cache[i].key != NULL && pepper_cache[i].version == version)

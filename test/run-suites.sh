@@ -21,7 +21,41 @@ fail() { failed=$((failed + 1)); failures+=("$1"); }
 
 rm -rf "$TMP" results output_iso tmp_check regression.diffs regression.out
 mkdir -p "$TMP"
-hl_cluster_start "$DATA" "$PORT"
+
+# The server secret (hlauth.secret_file) of the pg_regress/isolation/pgTAP cluster: a file
+# outside its data directory, mode 600, owned by us (the cluster user), with versions 1 and 2
+# of random 32-byte keys. Next to it, the fixtures sql/secret.sql points the setting at
+# (it finds them through HL_SECRET_FIXTURES). Fixture keys are fixed, not secret.
+hl_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+SECRET=$TMP/secret
+(umask 077 && printf '# hlauth test cluster secret\n1 %s\n2 %s\n' "$(hl_hex 32)" "$(hl_hex 32)" >"$SECRET")
+export HL_SECRET_FIXTURES=$TMP/secret-fixtures
+(
+	umask 077 && mkdir -p "$HL_SECRET_FIXTURES" && cd "$HL_SECRET_FIXTURES" || exit 1
+	k32=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+	k64=$k32$k32
+	printf '1 %s\n' "$k32" >known                          # a known-answer key
+	printf '# another file\n7 %s\n' "$k64" >other          # a 64-byte key, version 7
+	printf '\357\273\277# BOM, CRLF, tabs\r\n\r\n  3\t%s  \r\n' "${k32^^}" >lenient
+	printf '1 %s\n' "$k32" >rotating                       # sql/secret.sql adds version 2
+	printf '1 %s\n' "$k32" >bad-mode && chmod 644 bad-mode
+	printf '1 %s\n' "$k32" >unreadable && chmod 000 unreadable
+	printf '# one\n1 %s\n2 %szz\n' "$k32" "${k32:0:62}" >malformed   # line 3: not hex
+	printf '1 %s\n1 %s\n' "$k32" "$k64" >duplicate
+	printf '1 %s\n' "${k32:0:62}" >short-key
+	printf '1 %s00\n' "$k64" >long-key
+	printf '1 %s0\n' "$k32" >odd-hex
+	printf '65536 %s\n' "$k32" >bad-version
+	printf '01 %s\n' "$k32" >leading-zero
+	printf '1 %s %s\n' "$k32" "$k32" >extra-field
+	printf '1\n' >no-key
+	: >empty
+	printf '# only a comment\n\n' >comments-only
+	for i in $(seq 1 700); do printf '# %s\n' "$k64"; done >too-large
+	mkdir -p directory
+	ln -sfn "$DATA/hlauth_secret_regress" link-into-data   # sql/secret.sql writes the target
+) || hl_die "could not write the secret fixtures"
+hl_cluster_start "$DATA" "$PORT" "hlauth.secret_file = '$SECRET'"
 trap 'hl_cluster_stop "$DATA"' EXIT
 export PGHOST=$DATA PGPORT=$PORT PGUSER=postgres
 export PATH="$HL_PGBIN:$PATH"
