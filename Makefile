@@ -53,7 +53,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 hlauth--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
-	{ echo '\echo Use "ALTER EXTENSION hlauth UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
+	{ printf '%s\n' '\echo Use "ALTER EXTENSION hlauth UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
 	  for f in $^; do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
 
 hlauth--0.2.0.sql: hlauth--0.1.0.sql $(UPGRADE_0_2_0)

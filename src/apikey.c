@@ -689,7 +689,7 @@ hlauth_authenticate(PG_FUNCTION_ARGS)
 
 	effective = HlEffectiveScopes(&e->principal, &e->tenant);
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id,
-					   HlScopesIntersect(e->scopes, effective));
+					   HlScopesIntersect(HlExpandScopes(e->scopes), effective));
 	key_touch(e, now);
 	PG_RETURN_VOID();
 }

@@ -624,7 +624,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("principal %s is suspended", uuid_text(principal))));
-	scopes = HlScopesIntersect(scopes, HlEffectiveScopes(principal, tenant));
+	scopes = HlScopesIntersect(HlExpandScopes(scopes), HlEffectiveScopes(principal, tenant));
 	context_set(context_build(principal, tenant, &path, "set_principal", NULL, GetOuterUserId(),
 							  scopes, false));
 	PG_RETURN_VOID();

@@ -130,6 +130,9 @@ extern void HlRbacInit(void);
  */
 extern HlScopes *HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant);
 
+/* The registered permissions a scope set grants: wildcards expanded, implications applied. */
+extern HlScopes *HlExpandScopes(const HlScopes *set);
+
 /* False when the principal is suspended (principals without a row are active). */
 extern bool HlPrincipalActive(const pg_uuid_t *principal);
 
