@@ -153,6 +153,8 @@ key_hash(const hla_apikey *k, int version, int *version_used, uint8 out[HLA_APIK
 	return true;
 }
 
+static void hide_statement_on_error(void (*fn) (void *), void *arg);
+
 /* ---- the type ---- */
 
 static HlApiKey *
@@ -216,12 +218,37 @@ apikey_from_text(const char *str, size_t len)
 	}
 }
 
+typedef struct ApiKeyInput
+{
+	const char *str;
+	size_t		len;
+	HlApiKey   *result;
+} ApiKeyInput;
+
+static void
+apikey_input_thunk(void *arg)
+{
+	ApiKeyInput *in = (ApiKeyInput *) arg;
+
+	in->result = apikey_from_text(in->str, in->len);
+}
+
+/* Any error keeps the statement out of the log: it may hold a plaintext key. */
+static HlApiKey *
+apikey_input(const char *str, size_t len)
+{
+	ApiKeyInput in = {str, len, NULL};
+
+	hide_statement_on_error(apikey_input_thunk, &in);
+	return in.result;
+}
+
 Datum
 hlauth_apikey_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 
-	PG_RETURN_POINTER(apikey_from_text(str, strlen(str)));
+	PG_RETURN_POINTER(apikey_input(str, strlen(str)));
 }
 
 static char *
@@ -254,7 +281,7 @@ hlauth_apikey_recv(PG_FUNCTION_ARGS)
 	int			nbytes;
 	char	   *str = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
 
-	PG_RETURN_POINTER(apikey_from_text(str, strlen(str)));
+	PG_RETURN_POINTER(apikey_input(str, strlen(str)));
 }
 
 Datum
@@ -306,13 +333,32 @@ apikey_matches(const HlApiKey *stored, const char *str, size_t len)
 	return ok;
 }
 
+typedef struct MatchArgs
+{
+	const HlApiKey *stored;
+	const char *str;
+	size_t		len;
+	bool		result;
+} MatchArgs;
+
+static void
+matches_thunk(void *arg)
+{
+	MatchArgs  *m = (MatchArgs *) arg;
+
+	m->result = apikey_matches(m->stored, m->str, m->len);
+}
+
 Datum
 hlauth_apikey_matches(PG_FUNCTION_ARGS)
 {
 	HlApiKey   *stored = PG_GETARG_HLAPIKEY_P(0);
 	text	   *key = PG_GETARG_TEXT_PP(1);
 
-	PG_RETURN_BOOL(apikey_matches(stored, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)));
+	MatchArgs	m = {stored, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), false};
+
+	hide_statement_on_error(matches_thunk, &m);
+	PG_RETURN_BOOL(m.result);
 }
 
 /*
@@ -634,8 +680,49 @@ authentication_failed(void)
  * hlauth.authenticate(key text): verifies an API key and sets the principal context for the
  * rest of the transaction. Every failure is the same 28000 error.
  */
+static void authenticate_key(FunctionCallInfo fcinfo);
+
+/*
+ * Run fn(arg); any error it raises keeps the statement out of the server log: the statement
+ * may hold a plaintext key (a literal), whichever check failed.
+ */
+static void
+hide_statement_on_error(void (*fn) (void *), void *arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+static void
+authenticate_thunk(void *arg)
+{
+	authenticate_key((FunctionCallInfo) arg);
+}
+
 Datum
 hlauth_authenticate(PG_FUNCTION_ARGS)
+{
+	hide_statement_on_error(authenticate_thunk, fcinfo);
+	PG_RETURN_VOID();
+}
+
+static void
+authenticate_key(FunctionCallInfo fcinfo)
 {
 	text	   *key;
 	const char *str;
@@ -691,7 +778,6 @@ hlauth_authenticate(PG_FUNCTION_ARGS)
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id,
 					   HlScopesIntersect(HlExpandScopes(e->scopes), effective));
 	key_touch(e, now);
-	PG_RETURN_VOID();
 }
 
 /* ---- setup ---- */

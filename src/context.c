@@ -619,12 +619,18 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 				 errmsg("tenant %s is not active", uuid_text(tenant)),
 				 errdetail("The tenant, or a tenant above it, is suspended.")));
 
-	/* Never more than the principal holds there now: a demotion applies at once. */
-	if (!HlPrincipalActive(principal))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("principal %s is suspended", uuid_text(principal))));
-	scopes = HlScopesIntersect(HlExpandScopes(scopes), HlEffectiveScopes(principal, tenant));
+	/*
+	 * Never more than the principal holds there now: a demotion applies at once. (A database
+	 * still at 0.1.0, during an upgrade, has no grants yet: it keeps 0.1.0's behaviour.)
+	 */
+	if (HlRbacInstalled())
+	{
+		if (!HlPrincipalActive(principal))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("principal %s is suspended", uuid_text(principal))));
+		scopes = HlScopesIntersect(HlExpandScopes(scopes), HlEffectiveScopes(principal, tenant));
+	}
 	context_set(context_build(principal, tenant, &path, "set_principal", NULL, GetOuterUserId(),
 							  scopes, false));
 	PG_RETURN_VOID();

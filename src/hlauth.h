@@ -121,6 +121,9 @@ extern uint64 HlSecretGeneration(void);
 
 extern void HlRbacInit(void);
 
+/* Are the RBAC tables installed (0.2.0 or later) in this database? */
+extern bool HlRbacInstalled(void);
+
 /*
  * The principal's effective scopes at the tenant: the registered permissions granted to it
  * there by active, current grants at the tenant or above it, wildcards expanded and

@@ -160,6 +160,22 @@ HlRbacInit(void)
 }
 
 /*
+ * Does this database have the tables of permissions, roles and grants (hlauth 0.2.0 or
+ * later)? Between installing a newer library and ALTER EXTENSION ... UPDATE, a database
+ * still at 0.1.0 has none: set_principal then keeps 0.1.0's behaviour.
+ */
+bool
+HlRbacInstalled(void)
+{
+	Oid			nsp;
+
+	if (rbac_relids_valid)
+		return true;
+	nsp = get_namespace_oid("hlauth", true);
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("grants", nsp));
+}
+
+/*
  * Learn the tables' OIDs before reading them, so that their invalidations are recognised.
  * Called on a miss, before the first read.
  */
