@@ -7,7 +7,8 @@
 --	a0000000-...-00000000000N   agency N
 --	ac000000-...-0000000000NM   account M of agency N
 --	ab000000-...-000000000NMK   app K of account NM
---	a11ce..., b0b..., ca201..., 5e2f1ce...   principals: alice, bob, carol, a service
+--	a11ce..., b0b..., ca201..., 5e2f1ce..., f1025700...   principals: alice, bob, carol,
+--	the Bakery's booking service, a florist
 
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
@@ -61,6 +62,25 @@ INSERT INTO contacts (account_id, name, email) VALUES
 -- Row-level security, enabled and forced, with tenant policies, scopes and a write guard.
 SELECT hlauth.protect('contacts', read_scope => 'contacts.readonly', write_scope => 'contacts.write');
 
+-- Who may do what. The platform registers its permissions and bundles them into roles; a
+-- role granted at a tenant counts there and beneath it. set_principal() gives a principal
+-- only the scopes it asks for that it also holds there: asked ∩ hlauth.effective_scopes().
+SELECT hlauth.register_permission('contacts.readonly', 'read contacts');
+SELECT hlauth.register_permission('contacts.write', 'create, edit and delete contacts', ARRAY['contacts.readonly']);
+SELECT hlauth.register_permission('calendars/events.readonly', 'read calendar events');
+SELECT hlauth.register_permission('calendars/events.write', 'create and edit calendar events', ARRAY['calendars/events.readonly']);
+SELECT hlauth.create_role('Contacts viewer', 'contacts.readonly', 'reads contacts') AS viewer \gset
+SELECT hlauth.create_role('Contacts editor', 'contacts.write', 'reads and writes contacts') AS editor \gset
+SELECT hlauth.create_role('Booking service', 'contacts.write calendars/*', 'books appointments for an account') AS booking \gset
+-- Bob reads the Bakery's contacts; alice edits every account of Northwind (a grant at the
+-- agency); carol edits the Gym's; the booking app edits the Bakery's contacts and calendars;
+-- the florist edits the Florist's (suspended: she cannot act there all the same).
+SELECT hlauth.grant_role('b0b00000-0000-0000-0000-000000000002', :'viewer',  'ac000000-0000-0000-0000-000000000011');
+SELECT hlauth.grant_role('a11ce000-0000-0000-0000-000000000001', :'editor',  'a0000000-0000-0000-0000-000000000001');
+SELECT hlauth.grant_role('ca201000-0000-0000-0000-000000000003', :'editor',  'ac000000-0000-0000-0000-000000000021');
+SELECT hlauth.grant_role('5e2f1ce0-0000-0000-0000-000000000004', :'booking', 'ab000000-0000-0000-0000-000000000111');
+SELECT hlauth.grant_role('f1025700-0000-0000-0000-000000000005', :'editor',  'ac000000-0000-0000-0000-000000000013');
+
 \o
 
 -- protect() grants nothing: the app role still needs ordinary table privileges.
@@ -70,5 +90,16 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON contacts TO demo_app;
 \echo
 \echo 'The tenant tree (hlauth.tenants, as the superuser; the app role cannot read it):'
 SELECT t.kind, t.id, t.name, t.status FROM hlauth.tenants t ORDER BY array_position(ARRAY['agency', 'account', 'app'], t.kind), t.id;
+\echo 'Who holds which role where (hlauth.grants), and the permissions it gives them there (none at a suspended tenant):'
+SELECT CASE g.principal
+			WHEN 'a11ce000-0000-0000-0000-000000000001' THEN 'alice'
+			WHEN 'b0b00000-0000-0000-0000-000000000002' THEN 'bob'
+			WHEN 'ca201000-0000-0000-0000-000000000003' THEN 'carol'
+			WHEN '5e2f1ce0-0000-0000-0000-000000000004' THEN 'booking app'
+			WHEN 'f1025700-0000-0000-0000-000000000005' THEN 'florist'
+	   END AS principal,
+	   r.name AS role, t.name AS granted_at, hlauth.effective_scopes(g.principal, g.tenant_id) AS holds
+  FROM hlauth.grants g JOIN hlauth.roles r ON r.id = g.role_id JOIN hlauth.tenants t ON t.id = g.tenant_id
+ ORDER BY 1;
 \echo 'Every contact (as the superuser, who bypasses row-level security):'
 SELECT c.id, c.account_id, c.name FROM contacts c ORDER BY c.id;

@@ -13,6 +13,14 @@
 --	ac000000-...-000000000013    Northwind / Florist  (suspended)
 --	a0000000-...-000000000002  Southpaw Agency
 --	ac000000-...-000000000021    Southpaw / Gym
+--
+-- Grants (see examples/demo_setup.sql): set_principal() keeps only the asked scopes the
+-- principal holds at that tenant through the roles granted to it there or above it.
+--	bob          Contacts viewer (contacts.readonly) at Northwind / Bakery
+--	alice        Contacts editor (contacts.write, which implies contacts.readonly) at Northwind Agency
+--	carol        Contacts editor at Southpaw / Gym
+--	booking app  Booking service (contacts.write calendars/*) at Bakery / Booking app
+--	florist      Contacts editor at Northwind / Florist
 
 \set QUIET on
 \set VERBOSITY default
@@ -35,7 +43,8 @@ INSERT INTO contacts (account_id, name, email)
 \echo '================================================================================'
 \echo '2. Bob acts at the account Northwind / Bakery with contacts.readonly.'
 \echo '   The app server verified bob itself, so it calls the trusted set_principal()'
-\echo '   as the first statement of the transaction. Bob sees the Bakery only.'
+\echo '   as the first statement of the transaction. Bob holds the role Contacts viewer'
+\echo '   at the Bakery, so he gets the scope he asks for. He sees the Bakery only.'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('b0b00000-0000-0000-0000-000000000002',
@@ -46,7 +55,9 @@ COMMIT;
 
 \echo
 \echo '================================================================================'
-\echo '3. Alice acts at Northwind Agency with contacts.* (every action on contacts).'
+\echo '3. Alice acts at Northwind Agency asking for contacts.* (every action on'
+\echo '   contacts). She gets the contacts permissions her role Contacts editor gives'
+\echo '   her there: contacts.readonly and contacts.write, never more than she holds.'
 \echo '   She sees every active account of her agency: Bakery and Dental. Not the'
 \echo '   suspended Florist, and nothing of Southpaw. At an agency there is no default'
 \echo '   account, so her writes name the account. contacts is keyed by account, so she'
@@ -76,6 +87,7 @@ ROLLBACK;
 \echo '4. The Bakery''s booking app acts as an app principal. An app acts on its'
 \echo '   account''s data: it sees the Bakery''s rows, and the tenant column defaults'
 \echo '   to its account. (In a table keyed by app, it would see its own app''s rows.)'
+\echo '   It asks for calendars/* and gets the calendar permissions its role holds.'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('5e2f1ce0-0000-0000-0000-000000000004',
@@ -107,12 +119,14 @@ ROLLBACK;
 
 \echo
 \echo '================================================================================'
-\echo '6. Bob holds contacts.readonly but not contacts.write: his writes are refused,'
-\echo '   even on his own account''s rows.'
+\echo '6. Bob holds contacts.readonly but not contacts.write: asking for contacts.write'
+\echo '   does not give it to him, and his writes are refused, even on his own'
+\echo '   account''s rows.'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('b0b00000-0000-0000-0000-000000000002',
-							'ac000000-0000-0000-0000-000000000011', 'contacts.readonly');
+							'ac000000-0000-0000-0000-000000000011', 'contacts.readonly contacts.write');
+SELECT hlauth.scopes();
 UPDATE contacts SET name = 'Ann Baker-Smith' WHERE email = 'ann@bakery.example';
 \echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
 ROLLBACK;
@@ -176,8 +190,9 @@ SET hlauth.principal = 'b0b00000-0000-0000-0000-000000000002';
 
 \echo
 \echo '================================================================================'
-\echo '11. Suspended tenants are cut off: nobody can act at Northwind / Florist, and'
-\echo '    (section 3) its agency does not see its rows either.'
+\echo '11. Suspended tenants are cut off: nobody can act at Northwind / Florist, not'
+\echo '    even the florist, who holds a role there; and (section 3) its agency does'
+\echo '    not see its rows either.'
 \echo '================================================================================'
 BEGIN;
 SELECT hlauth.set_principal('f1025700-0000-0000-0000-000000000005',

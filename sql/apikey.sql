@@ -21,8 +21,8 @@ SELECT hlauth.register_permission('notes.readonly', 'read notes');
 SELECT hlauth.register_permission('notes.write', 'write notes', ARRAY['notes.readonly']);
 SELECT hlauth.register_permission('deals.readonly', 'read deals');
 SELECT hlauth.create_role('regress notes editor', 'notes.write') AS editor \gset
-SELECT hlauth.grant_role('beef0000-0000-0000-0000-0000000000a1', :'editor', 'ba100000-0000-0000-0000-000000000000') AS p1_grant \gset
-SELECT hlauth.grant_role('beef0000-0000-0000-0000-0000000000a2', :'editor', 'ba200000-0000-0000-0000-000000000000') IS NOT NULL AS p2_granted;
+SELECT hlauth.grant_role('abcd0000-0000-0000-0000-0000000000a1', :'editor', 'ba100000-0000-0000-0000-000000000000') AS p1_grant \gset
+SELECT hlauth.grant_role('abcd0000-0000-0000-0000-0000000000a2', :'editor', 'ba200000-0000-0000-0000-000000000000') IS NOT NULL AS p2_granted;
 
 -- A protected table to read through keys.
 CREATE TABLE key_notes (account_id uuid NOT NULL, id int NOT NULL, body text, PRIMARY KEY (account_id, id));
@@ -64,7 +64,7 @@ SELECT hlauth.api_key_matches(('hlk_live_AAAAAAAAAAAA:v9:' || repeat('0', 64))::
 -- ---------------------------------------------------------------------------
 -- Issuing
 -- ---------------------------------------------------------------------------
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000',
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000',
                             'notes.readonly', NULL, 'p1 reader') AS key1 \gset
 SELECT :'key1' ~ '^hlk_live_[0-9A-Za-z]{40}$' AS key1_shape;
 SELECT substr(:'key1', 10, 12) AS key1_id \gset
@@ -75,18 +75,18 @@ SELECT name, principal, tenant_id, scopes, created_by, expires_at, revoked_at, r
 SELECT count(*) AS rows_with_plaintext FROM hlauth.api_keys k
  WHERE position(substr(:'key1', 22, 22) IN k::text) > 0;
 -- Scopes the principal lacks at that tenant: 42501; unregistered: 22023; empty: 22023.
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'deals.readonly');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba200000-0000-0000-0000-000000000000', 'notes.readonly');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.delete');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'Notes.readonly');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', '');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly', now() - interval '1 second');
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'c0ffee00-0000-0000-0000-000000000000', 'notes.readonly');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'deals.readonly');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba200000-0000-0000-0000-000000000000', 'notes.readonly');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.delete');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'Notes.readonly');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', '');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly', now() - interval '1 second');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'c0ffee00-0000-0000-0000-000000000000', 'notes.readonly');
 -- A wildcard the principal holds entirely (notes.write implies notes.readonly) is allowed.
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.*', now() + interval '1 day') AS key_wild \gset
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.*', now() + interval '1 day') AS key_wild \gset
 -- Not for app roles without a context or the scope hlauth/keys.write.
 SET ROLE regress_key_app;
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly');
 SELECT hlauth_internal.generate_api_key();
 SELECT key FROM hlauth.api_keys;
 RESET ROLE;
@@ -151,13 +151,13 @@ SELECT hlauth.authenticate(:'key1');
 RESET ROLE;
 
 -- Expiry, revocation, rotation, suspension.
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly') AS key_exp \gset
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly') AS key_exp \gset
 UPDATE hlauth.api_keys SET expires_at = now() - interval '1 second' WHERE key_id = substr(:'key_exp', 10, 12);
 SET ROLE regress_key_app;
 SELECT pg_temp.try_key(:'key_exp') AS expired;
 RESET ROLE;
 
-SELECT hlauth.issue_api_key('beef0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly') AS key_rev \gset
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a1', 'ba100000-0000-0000-0000-000000000000', 'notes.readonly') AS key_rev \gset
 SET ROLE regress_key_app;
 SELECT pg_temp.try_key(:'key_rev') AS before_revoke;
 RESET ROLE;
@@ -196,11 +196,11 @@ SET ROLE regress_key_app;
 SELECT pg_temp.try_key(:'key1b') AS agency_suspended;
 RESET ROLE;
 SELECT hlauth.reactivate_tenant('ba000000-0000-0000-0000-000000000000');
-SELECT hlauth.suspend_principal('beef0000-0000-0000-0000-0000000000a1');
+SELECT hlauth.suspend_principal('abcd0000-0000-0000-0000-0000000000a1');
 SET ROLE regress_key_app;
 SELECT pg_temp.try_key(:'key1b') AS principal_suspended;
 RESET ROLE;
-SELECT hlauth.reactivate_principal('beef0000-0000-0000-0000-0000000000a1');
+SELECT hlauth.reactivate_principal('abcd0000-0000-0000-0000-0000000000a1');
 SET ROLE regress_key_app;
 SELECT pg_temp.try_key(:'key1b') AS reactivated;
 RESET ROLE;

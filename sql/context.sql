@@ -41,6 +41,33 @@ SELECT hlauth.suspend_tenant('c1120000-0000-0000-0000-000000000000');
 SELECT hlauth.suspend_tenant('c1300000-0000-0000-0000-000000000000');
 SELECT hlauth.suspend_tenant('c3000000-0000-0000-0000-000000000000');
 
+-- Permissions, one role and its grants (issue #3). set_principal() keeps only the asked
+-- scopes the principal holds through its grants at the tenant or above (asked ∩
+-- hlauth.effective_scopes()), so every principal of this file holds this role at the agency
+-- it acts under. The role holds every concrete lower-case scope the has_scope() and
+-- require_scope() cases below ask about, so a 'f' for one of them comes from what
+-- set_principal() was asked, not from a missing grant. Effective scopes are concrete
+-- permissions: a wildcard asked for (contacts.*, calendars/*, *) yields the registered
+-- permissions it covers, and the context never holds a wildcard itself.
+SELECT count(*) AS registered
+  FROM unnest(ARRAY['contacts.readonly', 'contacts.write', 'calendars/events.readonly', 'calendars/events.write',
+                    'calendars.read', 'anything/at/all.write']) AS s,
+       LATERAL hlauth.register_permission(s, 'regress context: ' || s) AS r;
+SELECT hlauth.create_role('regress ctx all', 'contacts.readonly contacts.write calendars/events.readonly calendars/events.write calendars.read anything/at/all.write') AS ctx_role \gset
+SELECT count(hlauth.grant_role(p::uuid, :'ctx_role', a::uuid)) AS grants
+  FROM (VALUES ('cafe0000-0000-0000-0000-000000000001', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000011', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000012', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000013', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000111', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000112', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000121', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000131', 'c1000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000002', 'c2000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000003', 'c3000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000031', 'c3000000-0000-0000-0000-000000000000'),
+               ('cafe0000-0000-0000-0000-000000000311', 'c3000000-0000-0000-0000-000000000000')) AS g(p, a);
+
 -- Every tenant of the tree, for can_access()
 CREATE TEMP TABLE ctx_all (id uuid PRIMARY KEY, name text);
 INSERT INTO ctx_all SELECT id, name FROM hlauth.tenants WHERE id::text LIKE 'c%';
@@ -75,10 +102,16 @@ SELECT hlauth.principal() AS principal_next_statement, hlauth.accessible_tenants
 BEGIN;
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000011', 'c1100000-0000-0000-0000-000000000000',
                             'contacts.readonly calendars/* contacts.readonly');
+-- The asked calendars/* becomes the registered permissions under calendars/ that the
+-- principal holds (calendars/events.readonly, calendars/events.write); it does not cover
+-- calendars.read (another resource), which the principal holds but did not ask for. Nor
+-- contacts.write: held, not asked.
 SELECT hlauth.principal() AS principal, hlauth.tenant() AS tenant, hlauth.tenant_kind() AS kind,
        hlauth.auth_method() AS method, hlauth.scopes() AS scopes;
 SELECT hlauth.agency() AS agency, hlauth.account() AS account, hlauth.app() AS app;
 SELECT hlauth.current_context();
+-- calendars/* is 'f' since issue #3: the context holds concrete permissions only, and
+-- concrete scopes never grant a wildcard (wildcard-by-wildcard matching: sql/scopes.sql).
 SELECT q, hlauth.has_scope(q) AS has_scope
   FROM unnest(ARRAY['contacts.readonly', 'contacts.write', 'Contacts.readonly', 'calendars/events.write',
                     'calendars.read', 'calendars/*', '*', 'contacts..readonly', '']) AS q
@@ -101,10 +134,14 @@ SELECT hlauth.principal() AS principal, hlauth.tenant() AS tenant, hlauth.scopes
 -- ---------------------------------------------------------------------------
 BEGIN;
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000001', 'c1000000-0000-0000-0000-000000000000', '*');
+-- '*' asks for everything: the context gets every permission the principal holds here
+-- (its role's six), not the wildcard '*' itself
 SELECT hlauth.principal() AS principal, hlauth.tenant() AS tenant, hlauth.tenant_kind() AS kind,
        hlauth.auth_method() AS method, hlauth.scopes() AS scopes;
 SELECT hlauth.agency() AS agency, hlauth.account() AS account, hlauth.app() AS app;
 SELECT hlauth.current_context();
+-- anything/at/all.write is registered and held, so asking '*' grants it; has_scope('*') is 'f'
+-- since issue #3 (concrete permissions never grant the wildcard '*')
 SELECT hlauth.has_scope('anything/at/all.write') AS has_any, hlauth.has_scope('*') AS has_star,
        hlauth.has_scope('not a scope') AS has_invalid;
 SELECT t AS accessible FROM unnest(hlauth.accessible_tenants()) AS t ORDER BY t;
@@ -146,6 +183,7 @@ BEGIN;
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000011', 'c1100000-0000-0000-0000-000000000000', 'contacts.readonly');
 SAVEPOINT s1;
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000002', 'c2000000-0000-0000-0000-000000000000', '*');
+-- ('*' again yields every permission principal …002 holds at c2)
 SELECT hlauth.principal() AS inner_principal, hlauth.tenant() AS inner_tenant, hlauth.scopes() AS inner_scopes;
 ROLLBACK TO SAVEPOINT s1;
 -- the outer context is back
@@ -167,6 +205,7 @@ SELECT hlauth.principal() AS principal_restored;
 SAVEPOINT s4;
 SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000111', 'c1110000-0000-0000-0000-000000000000', 'calendars/*');
 RELEASE SAVEPOINT s4;
+-- (calendars/* yields the held calendars/ permissions)
 SELECT hlauth.principal() AS principal, hlauth.tenant() AS tenant, hlauth.tenant_kind() AS kind, hlauth.scopes() AS scopes;
 -- an error after RELEASE aborts everything; nothing survives the ROLLBACK
 SELECT 1 / 0;

@@ -29,6 +29,20 @@ SELECT count(hlauth.create_tenant('account', ('d' || a || '000000-0000-0000-0000
 SELECT hlauth.create_tenant('app', 'd1000001-0000-0000-0000-000000000000', 'D1-1 app', 'd1000001-0000-0000-0000-00000000a001') AS app;
 SELECT hlauth.suspend_tenant('d1000100-0000-0000-0000-000000000000');
 
+-- Permissions, one role and its grants (issue #3): set_principal() keeps only the asked
+-- scopes the principal holds through its grants, so each principal of this file holds every
+-- permission the file names at the agency it acts under. A wildcard asked for (contacts.*,
+-- deals.*, *) yields the registered permissions it covers.
+SELECT count(*) AS registered
+  FROM unnest(ARRAY['contacts.read', 'contacts.write', 'deals.read', 'deals.write']) AS s,
+       LATERAL hlauth.register_permission(s, 'regress protect: ' || s) AS r;
+SELECT hlauth.create_role('regress prot all', 'contacts.read contacts.write deals.read deals.write') AS prot_role \gset
+SELECT count(hlauth.grant_role(p::uuid, :'prot_role', a::uuid)) AS grants
+  FROM (VALUES ('dafe0000-0000-0000-0000-000000000001', 'd1000000-0000-0000-0000-000000000000'),
+               ('dafe0000-0000-0000-0000-000000000002', 'd1000000-0000-0000-0000-000000000000'),
+               ('dafe0000-0000-0000-0000-000000000003', 'd2000000-0000-0000-0000-000000000000'),
+               ('dafe0000-0000-0000-0000-000000000004', 'd1000000-0000-0000-0000-000000000000')) AS g(p, a);
+
 -- ---------------------------------------------------------------------------
 -- The contacts table: 20000 rows, 100 in each of the 200 accounts
 -- ---------------------------------------------------------------------------
@@ -248,7 +262,8 @@ SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = 'dea
 SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'deals'::regclass AND NOT tgisinternal ORDER BY tgname;
 SELECT relid, tenant_column, tenant_kind, read_scope, write_scope FROM hlauth_internal.protected_tables ORDER BY relid::text;
 SET ROLE regress_prot_app;
--- no scopes: nothing visible, no write
+-- no deals scope: nothing visible, no write (the principal holds deals.read and deals.write,
+-- but asked only for contacts.*)
 BEGIN;
 SELECT hlauth.set_principal('dafe0000-0000-0000-0000-000000000001', 'd1000001-0000-0000-0000-000000000000', 'contacts.*');
 SELECT count(*) AS visible FROM deals;
@@ -282,7 +297,8 @@ SELECT hlauth.set_principal('dafe0000-0000-0000-0000-000000000001', 'd1000001-00
 INSERT INTO deals (id, amount) VALUES (5, 50) RETURNING id, account_id, amount;
 WITH u AS (UPDATE deals SET amount = amount + 1 RETURNING id) SELECT count(*) AS updated FROM u;
 SELECT id, account_id, amount FROM deals ORDER BY id;
--- scopes are case-sensitive
+-- scopes are case-sensitive (Deals.* covers none of the principal's permissions, so the
+-- context gets no scope)
 SELECT hlauth.set_principal('dafe0000-0000-0000-0000-000000000001', 'd1000001-0000-0000-0000-000000000000', 'Deals.*');
 SELECT count(*) AS visible_with_wrong_case FROM deals;
 ROLLBACK;

@@ -11,6 +11,16 @@ SELECT hlauth.create_tenant('agency', NULL, 'k-agency', 'f0000000-0000-0000-0000
 SELECT hlauth.create_tenant('account', 'f0000000-0000-0000-0000-000000000000', 'k-acct-1', 'f1000000-0000-0000-0000-000000000000');
 SELECT hlauth.create_tenant('account', 'f0000000-0000-0000-0000-000000000000', 'k-acct-2', 'f2000000-0000-0000-0000-000000000000');
 SELECT hlauth.create_tenant('app', 'f1000000-0000-0000-0000-000000000000', 'k-app-1', 'f1100000-0000-0000-0000-000000000000');
+-- set_principal() keeps only the asked scopes the principal holds through its grants
+-- (issue #3): every principal of this file holds contacts.readonly and contacts.write at the
+-- agency. (The grants and the role go before the tenants at the end.)
+SELECT count(*) AS registered
+  FROM unnest(ARRAY['contacts.readonly', 'contacts.write']) AS s,
+       LATERAL hlauth.register_permission(s, 'regress protect_kinds: ' || s) AS r;
+SELECT hlauth.create_role('regress kinds all', 'contacts.readonly contacts.write') AS kinds_role \gset
+SELECT count(hlauth.grant_role(p::uuid, :'kinds_role', 'f0000000-0000-0000-0000-000000000000')) AS grants
+  FROM unnest(ARRAY['f9000000-0000-0000-0000-000000000001', 'f9000000-0000-0000-0000-000000000002',
+                    'f9000000-0000-0000-0000-000000000003']) AS p;
 
 CREATE TABLE kinds_notes (id int, account_id uuid NOT NULL, body text, PRIMARY KEY (account_id, id));
 CREATE TABLE kinds_app_state (id int, app_id uuid NOT NULL, v text, PRIMARY KEY (app_id, id));
@@ -50,6 +60,8 @@ ROLLBACK;
 SELECT hlauth.require_scope(NULL);
 BEGIN;
 SELECT hlauth.set_principal('f9000000-0000-0000-0000-000000000003', 'f2000000-0000-0000-0000-000000000000', 'contacts.*');
+-- (a principal with scopes: contacts.* yields the two it holds)
+SELECT hlauth.scopes() AS scopes;
 SELECT hlauth.require_scope(NULL);
 ROLLBACK;
 RESET ROLE;
@@ -78,6 +90,9 @@ ALTER ROLE regress_kinds_app NOBYPASSRLS;
 DROP FUNCTION kinds_set(uuid, uuid, hlauth.scopes);
 
 DROP TABLE kinds_notes, kinds_app_state;
+-- Grants refer to the tenants: revoke them; drop_role() takes the revoked grants with it.
+SELECT count(hlauth.revoke_grant(g.id)) AS revoked FROM hlauth.grants g WHERE g.role_id = :'kinds_role';
+SELECT hlauth.drop_role(:'kinds_role');
 DELETE FROM hlauth.tenants WHERE kind = 'app' AND id = 'f1100000-0000-0000-0000-000000000000';
 DELETE FROM hlauth.tenants WHERE kind = 'account' AND parent = 'f0000000-0000-0000-0000-000000000000';
 DELETE FROM hlauth.tenants WHERE id = 'f0000000-0000-0000-0000-000000000000';

@@ -69,6 +69,16 @@ BEGIN
 	PERFORM hlauth.create_tenant('account', trh.acct('G'), 'tr B', trh.acct('B'));
 END
 $$;
+-- set_principal() keeps only the asked scopes the principal holds through its grants (issue
+-- #3): the principal of trh.login() holds what it asks for at agency G, so at A and B too.
+DO $$
+BEGIN
+	PERFORM hlauth.register_permission('contacts.read', 'read contacts');
+	PERFORM hlauth.register_permission('contacts.write', 'write contacts');
+	PERFORM hlauth.grant_role('d0000000-0000-4000-8000-0000000000f1',
+							  hlauth.create_role('tr contacts', 'contacts.read contacts.write'), trh.acct('G'));
+END
+$$;
 
 -- The owner's schema and tables. contacts has a global primary key (id) on purpose: it is the
 -- shape ON CONFLICT (id) attacks need. protect() warns about it (line 12 tests that warning
@@ -175,7 +185,7 @@ CREATE TABLE trh.copied (account_id uuid, email text);
 SELECT current_setting('data_directory') || '/pgtap_threats_rls_copy.csv' AS copyfile \gset
 COPY (SELECT trh.acct('A') AS account_id, 'copy@x'::text AS email) TO :'copyfile';
 
-SELECT plan(74);
+SELECT plan(75);
 
 -- ---------------------------------------------------------------------------
 -- Preconditions
@@ -188,6 +198,9 @@ SELECT ok((SELECT rolbypassrls AND NOT rolsuper FROM pg_roles WHERE rolname = 't
 SELECT ok((SELECT c.relrowsecurity AND c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'tr_owner'
 			 FROM pg_class c WHERE c.oid = 'tr.contacts'::regclass),
 	'0: tr.contacts is protected with RLS forced, and owned by the app role tr_owner');
+SELECT is(hlauth.effective_scopes('d0000000-0000-4000-8000-0000000000f1', trh.acct('A'))::text,
+	'contacts.read contacts.write',
+	'0: the principal of trh.login() holds contacts.read and contacts.write at A (a grant at G)');
 
 -- ---------------------------------------------------------------------------
 -- 7. The app role owns the table; a role with BYPASSRLS

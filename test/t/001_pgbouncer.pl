@@ -2,11 +2,15 @@
 # transaction pooling mode.
 #
 # A cluster holds 2 agencies with 10 accounts each and a protected table with a known
-# number of rows per account. A PgBouncer (pool_mode = transaction, default_pool_size = 4)
-# sits in front of it, so a handful of server connections serve every client in turn.
+# number of rows per account. Each tenant has a principal of its own, which holds the
+# platform role "notes" (notes.read notes.write) at its agency: set_principal() keeps only
+# the asked scopes a principal holds through its grants (issue #3). A PgBouncer
+# (pool_mode = transaction, default_pool_size = 4) sits in front of it, so a handful of
+# server connections serve every client in turn.
 # pgbench runs 8 clients through it, in simple and then extended query mode, mixing:
-#   acct.sql       BEGIN; set_principal at a random account; check the context and the
-#                  visible rows; insert an event (tenant column from the context); COMMIT
+#   acct.sql       BEGIN; set_principal at a random account (as its principal); check the
+#                  context and the visible rows; insert an event (tenant column from the
+#                  context); COMMIT
 #   agency.sql     the same at a random agency (sees all of its accounts, nothing else)
 #   noctx.sql      a transaction with no set_principal: no context, no rows, no write
 #   rollback.sql   set_principal and a write, then ROLLBACK
@@ -61,6 +65,27 @@ $node->append_conf('postgresql.conf', qq{
 log_statement = none
 max_connections = 40
 });
+
+# The server secret (hlauth.secret_file): a file outside the data directory, mode 600,
+# with versions 1 and 2 of random 32-byte keys.
+{
+	my $secret = $node->basedir . '/hlauth_secret';
+	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
+	my $text = '';
+	for my $version (1, 2)
+	{
+		read($rnd, my $key, 32) == 32 or die "/dev/urandom: short read";
+		$text .= "$version " . unpack('H*', $key) . "\n";
+	}
+	close $rnd;
+	my $umask = umask 077;
+	open(my $fh, '>', $secret) or die "$secret: $!";
+	print $fh $text;
+	close $fh or die "$secret: $!";
+	umask $umask;
+	chmod 0600, $secret or die "$secret: $!";
+	$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret'");
+}
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE hl');
@@ -71,12 +96,14 @@ GRANT hlauth_trusted TO hl_app;
 
 -- n 1..20: accounts (1..10 under agency 21, 11..20 under agency 22); n 21, 22: agencies.
 -- expected_rows: what a principal acting at that tenant must see in notes, exactly.
+-- principal: who the scripts authenticate at that tenant.
 CREATE TABLE tenant_map (
 	n int PRIMARY KEY,
 	tenant uuid NOT NULL UNIQUE,
 	kind text NOT NULL,
 	agency uuid NOT NULL,
-	expected_rows int NOT NULL
+	expected_rows int NOT NULL,
+	principal uuid NOT NULL UNIQUE DEFAULT gen_random_uuid()
 );
 INSERT INTO tenant_map
 SELECT 20 + a, t, 'agency', t, 0
@@ -114,6 +141,12 @@ CREATE TABLE events (
 CREATE INDEX events_account_idx ON events (account_id);
 SELECT hlauth.protect('events', 'account_id', NULL, 'notes.write');
 
+-- Every tenant's principal holds notes.read and notes.write at its agency (one grant each).
+SELECT hlauth.register_permission('notes.read', 'read notes');
+SELECT hlauth.register_permission('notes.write', 'write notes');
+WITH r AS MATERIALIZED (SELECT hlauth.create_role('notes', 'notes.read notes.write') AS id)
+SELECT count(hlauth.grant_role(m.principal, r.id, m.agency)) FROM tenant_map m, r;
+
 -- Unprotected: where the scripts report what they should never have seen.
 CREATE TABLE violations (
 	at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -132,6 +165,9 @@ is($node->safe_psql('hl', q{SELECT count(*) FILTER (WHERE kind = 'agency') || '/
 	'2/20', '2 agencies and 20 accounts');
 is($node->safe_psql('hl', 'SELECT count(*) FROM notes'), '100',
 	'100 protected rows, 3 to 7 per account');
+is( $node->safe_psql('hl',
+		q{SELECT count(*) FROM tenant_map WHERE hlauth.effective_scopes(principal, tenant)::text = 'notes.read notes.write'}),
+	'22', "every tenant's principal holds notes.read and notes.write there");
 
 # ---------------------------------------------------------------------------
 # PgBouncer in transaction pooling mode
@@ -186,7 +222,7 @@ ok($ready, "pgbouncer accepts connections on 127.0.0.1:$bport")
 is( $node->safe_psql(
 		'hl', q{
 BEGIN;
-SELECT 'set' FROM (SELECT hlauth.set_principal(gen_random_uuid(), tenant, 'notes.read') FROM tenant_map WHERE n = 1) s;
+SELECT 'set' FROM (SELECT hlauth.set_principal(principal, tenant, 'notes.read') FROM tenant_map WHERE n = 1) s;
 SELECT count(*) || ' ' || (hlauth.account() = (SELECT tenant FROM tenant_map WHERE n = 1)) FROM notes;
 COMMIT;
 SELECT coalesce(hlauth.principal()::text, 'none') || ' ' || count(*) FROM notes;
@@ -201,7 +237,7 @@ my %script = (
 	'acct.sql' => q{
 \set n random(1, 20)
 BEGIN;
-SELECT hlauth.set_principal(gen_random_uuid(), m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
+SELECT hlauth.set_principal(m.principal, m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
 INSERT INTO violations (what, n, detail)
 SELECT 'account context', m.n,
        concat_ws(' ', 'tenant', hlauth.tenant(), 'kind', hlauth.tenant_kind(), 'agency', hlauth.agency(),
@@ -223,7 +259,7 @@ COMMIT;
 	'agency.sql' => q{
 \set n random(21, 22)
 BEGIN;
-SELECT hlauth.set_principal(gen_random_uuid(), m.tenant, 'notes.read') FROM tenant_map m WHERE m.n = :n;
+SELECT hlauth.set_principal(m.principal, m.tenant, 'notes.read') FROM tenant_map m WHERE m.n = :n;
 INSERT INTO violations (what, n, detail)
 SELECT 'agency context', m.n,
        concat_ws(' ', 'tenant', hlauth.tenant(), 'kind', hlauth.tenant_kind(), 'agency', hlauth.agency(),
@@ -263,13 +299,13 @@ COMMIT;
 	'rollback.sql' => q{
 \set n random(1, 20)
 BEGIN;
-SELECT hlauth.set_principal(gen_random_uuid(), m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
+SELECT hlauth.set_principal(m.principal, m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
 INSERT INTO events (claimed) SELECT m.tenant FROM tenant_map m WHERE m.n = :n;
 ROLLBACK;
 },
 	'autocommit.sql' => q{
 \set n random(1, 20)
-SELECT hlauth.set_principal(gen_random_uuid(), m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
+SELECT hlauth.set_principal(m.principal, m.tenant, 'notes.read notes.write') FROM tenant_map m WHERE m.n = :n;
 INSERT INTO violations (what, n, detail)
 SELECT 'after an autocommit set_principal', :n::int,
        concat_ws(' ', 'principal', hlauth.principal(), 'tenant', hlauth.tenant(), 'visible', v.visible)

@@ -66,6 +66,10 @@ CREATE TABLE notes (account_id uuid NOT NULL, id int NOT NULL, body text, PRIMAR
 INSERT INTO notes VALUES ('$account', 1, 'mine 1'), ('$account', 2, 'mine 2'), ('$other', 1, 'not mine');
 SELECT hlauth.protect('notes');
 GRANT SELECT ON notes TO hl_app;
+-- set_principal() keeps only the asked scopes the principal holds through its grants
+-- (issue #3): the principal holds notes.read at the agency.
+SELECT hlauth.register_permission('notes.read', 'read notes');
+SELECT hlauth.grant_role('$principal', hlauth.create_role('notes reader', 'notes.read'), '$agency');
 
 -- Hands out the raw GUC value, as a monitoring role with pg_read_all_settings could read it.
 CREATE FUNCTION peek_context() RETURNS text LANGUAGE sql SECURITY DEFINER
