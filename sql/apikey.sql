@@ -112,6 +112,24 @@ RESET ROLE;
 -- last_used_at was written once.
 SELECT last_used_at IS NOT NULL AS used FROM hlauth.api_keys WHERE key_id = :'key1_id';
 
+-- Attributes (ABAC): a key's own attributes come first, then its principal's.
+SELECT hlauth.upsert_principal('abcd0000-0000-0000-0000-0000000000a2', '{"region": "us", "tier": "gold"}');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a2', 'ba200000-0000-0000-0000-000000000000',
+                            'notes.readonly', NULL, 'eu integration', '{"region": "eu"}') AS key_attr \gset
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a2', 'ba200000-0000-0000-0000-000000000000',
+                            'notes.readonly', NULL, NULL, '["not", "an", "object"]');
+SELECT hlauth.issue_api_key('abcd0000-0000-0000-0000-0000000000a2', 'ba200000-0000-0000-0000-000000000000',
+                            'notes.readonly', NULL, NULL, NULL);
+SET ROLE regress_key_app;
+BEGIN;
+SELECT hlauth.authenticate(:'key_attr');
+SELECT hlauth.attribute('region') AS key_region, hlauth.attribute('tier') AS principal_tier,
+       hlauth.attribute('missing') AS missing;
+SELECT attributes FROM hlauth.api_keys WHERE name = 'eu integration';
+COMMIT;
+SELECT hlauth.attribute('region') AS no_context;
+RESET ROLE;
+
 -- Every failure is the same 28000 error, with nothing about which check failed.
 CREATE FUNCTION pg_temp.try_key(k text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

@@ -40,6 +40,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -442,6 +443,7 @@ typedef struct KeyEntry
 	pg_uuid_t	principal;
 	pg_uuid_t	tenant;
 	HlScopes   *scopes;
+	Jsonb	   *attributes;		/* a jsonb object; NULL for none */
 	bool		revoked;
 	TimestampTz expires_at;		/* DT_NOEND when none */
 	TimestampTz retire_at;		/* DT_NOEND when none */
@@ -537,7 +539,7 @@ key_load(KeyEntry *e)
 		{
 			Oid			argtypes[1] = {TEXTOID};
 			SPIPlanPtr	plan = SPI_prepare("SELECT key, principal, tenant_id, scopes, revoked_at IS NOT NULL, "
-										   "expires_at, retire_at FROM hlauth.api_keys WHERE key_id = $1",
+										   "expires_at, retire_at, attributes FROM hlauth.api_keys WHERE key_id = $1",
 										   1, argtypes);
 
 			if (plan == NULL || SPI_keepplan(plan) != 0)
@@ -566,6 +568,18 @@ key_load(KeyEntry *e)
 			e->revoked = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 			e->expires_at = timestamp_or_noend(tup, desc, 6);
 			e->retire_at = timestamp_or_noend(tup, desc, 7);
+			{
+				Datum		a = SPI_getbinval(tup, desc, 8, &isnull);
+
+				e->attributes = NULL;
+				if (!isnull)
+				{
+					Jsonb	   *j = DatumGetJsonbP(a);
+
+					e->attributes = (Jsonb *) palloc(VARSIZE(j));
+					memcpy(e->attributes, j, VARSIZE(j));
+				}
+			}
 			MemoryContextSwitchTo(old);
 		}
 		SPI_finish();
@@ -606,6 +620,7 @@ key_lookup(const char *id)
 		e->found = false;
 		e->stored = NULL;
 		e->scopes = NULL;
+		e->attributes = NULL;
 		e->last_used_written = 0;
 		PG_TRY();
 		{
@@ -619,6 +634,17 @@ key_lookup(const char *id)
 		PG_END_TRY();
 	}
 	return e;
+}
+
+const Jsonb *
+HlApiKeyAttributes(const char *key_id)
+{
+	KeyEntry   *e;
+
+	if (key_id == NULL || strlen(key_id) != HLA_APIKEY_ID_LEN)
+		return NULL;
+	e = key_lookup(key_id);
+	return e->found ? e->attributes : NULL;
 }
 
 /* last_used_at: at most once a minute per key and backend, never waiting for a lock. */

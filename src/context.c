@@ -970,6 +970,15 @@ HlContextPrincipal(void)
 	return ctx ? &ctx->principal : NULL;
 }
 
+/* The key or token id of the current context, or NULL (set_principal, or no context). */
+const char *
+HlContextTokenId(void)
+{
+	const HlContext *ctx = current_context();
+
+	return (ctx != NULL && ctx->token[0] != '\0') ? ctx->token : NULL;
+}
+
 const pg_uuid_t *
 HlContextTenant(void)
 {

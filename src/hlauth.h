@@ -8,6 +8,7 @@
 #define HLAUTH_H
 
 #include "postgres.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 #include "core/scope.h"
@@ -85,6 +86,7 @@ extern void HlRefuseBypassRoles(void);
 /* The current context's principal, or NULL when none (for the other glue files). */
 extern const pg_uuid_t *HlContextPrincipal(void);
 extern const pg_uuid_t *HlContextTenant(void);
+extern const char *HlContextTokenId(void);
 
 /* ---- protect.c: protect() and the triggers on protected tables ---- */
 
@@ -142,5 +144,11 @@ extern bool HlPrincipalActive(const pg_uuid_t *principal);
 /* ---- apikey.c: the hlauth.apikey type, issuing and verifying API keys ---- */
 
 extern void HlApiKeyInit(void);
+
+/*
+ * The attributes (a jsonb object) of the API key with this id, from the key cache; NULL when
+ * the key is unknown. The result lives in the cache: copy what you keep.
+ */
+extern const Jsonb *HlApiKeyAttributes(const char *key_id);
 
 #endif							/* HLAUTH_H */

@@ -930,6 +930,21 @@ hlauth_attribute(PG_FUNCTION_ARGS)
 	if (principal == NULL || PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	name = PG_GETARG_TEXT_PP(0);
+
+	/* A token's own attributes come first (an API key's, when a key set the context). */
+	{
+		const char *token = HlContextTokenId();
+		const Jsonb *ta = token ? HlApiKeyAttributes(token) : NULL;
+
+		if (ta != NULL && JB_ROOT_IS_OBJECT(ta))
+		{
+			v = getKeyJsonValueFromContainer(&((Jsonb *) ta)->root, VARDATA_ANY(name),
+											 VARSIZE_ANY_EXHDR(name), &vbuf);
+			if (v != NULL)
+				PG_RETURN_JSONB_P(JsonbValueToJsonb(v));
+		}
+	}
+
 	rbac_cache_prepare();
 	e = principal_get(principal);
 	if (e->attributes == NULL || !JB_ROOT_IS_OBJECT(e->attributes))

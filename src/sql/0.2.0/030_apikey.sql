@@ -80,7 +80,9 @@ CREATE TABLE hlauth.api_keys (
 	revoked_reason text,
 	rotated_to text REFERENCES hlauth.api_keys (key_id),
 	retire_at timestamptz,
-	last_used_at timestamptz
+	last_used_at timestamptz,
+	attributes jsonb NOT NULL DEFAULT '{}'
+		CHECK (pg_catalog.jsonb_typeof(attributes) OPERATOR(pg_catalog.=) 'object')
 );
 CREATE INDEX api_keys_tenant_idx ON hlauth.api_keys (tenant_id);
 CREATE INDEX api_keys_principal_idx ON hlauth.api_keys (principal);
@@ -90,6 +92,7 @@ COMMENT ON COLUMN hlauth.api_keys.created_by IS 'the principal that issued the k
 COMMENT ON COLUMN hlauth.api_keys.rotated_to IS 'the successor issued by rotate_api_key';
 COMMENT ON COLUMN hlauth.api_keys.retire_at IS 'end of the rotation overlap: the key stops working then';
 COMMENT ON COLUMN hlauth.api_keys.last_used_at IS 'last successful authentication, written at most once a minute per key';
+COMMENT ON COLUMN hlauth.api_keys.attributes IS 'the key''s own attributes (a JSON object): hlauth.attribute(name) prefers them to the principal''s';
 SELECT pg_catalog.pg_extension_config_dump('hlauth.api_keys', '');
 
 ALTER TABLE hlauth.api_keys ENABLE ROW LEVEL SECURITY;
@@ -98,7 +101,7 @@ CREATE POLICY api_keys_read ON hlauth.api_keys FOR SELECT
 	USING (tenant_id OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants()));
 REVOKE ALL ON hlauth.api_keys FROM PUBLIC;
 GRANT SELECT (key_id, principal, tenant_id, scopes, name, created_at, created_by, expires_at,
-			  revoked_at, revoked_reason, rotated_to, retire_at, last_used_at)
+			  revoked_at, revoked_reason, rotated_to, retire_at, last_used_at, attributes)
 	ON hlauth.api_keys TO PUBLIC;
 
 -- Revoking, rotating or changing a key flushes every backend's key cache; issuing does not.
@@ -106,7 +109,8 @@ CREATE FUNCTION hlauth_internal.api_keys_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'hlauth_tenants_changed' LANGUAGE C;
 COMMENT ON FUNCTION hlauth_internal.api_keys_changed() IS 'Trigger: invalidates every backend''s API key cache';
 CREATE TRIGGER api_keys_changed
-	AFTER UPDATE OF key_id, key, principal, tenant_id, scopes, expires_at, revoked_at, retire_at
+	AFTER UPDATE OF key_id, key, principal, tenant_id, scopes, expires_at, revoked_at, retire_at,
+		attributes
 		OR DELETE ON hlauth.api_keys
 	FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.api_keys_changed();
 CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON hlauth.api_keys
@@ -164,7 +168,8 @@ REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid) IS 'Raises 42501 unless the caller is hlauth_admin or a principal with hlauth/keys.write that can access the tenant';
 
 CREATE FUNCTION hlauth.issue_api_key(principal uuid, tenant uuid, scopes hlauth.scopes,
-									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL)
+									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL,
+									 attributes jsonb DEFAULT '{}')
 	RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -184,6 +189,9 @@ BEGIN
 	END IF;
 	IF expires_at IS NOT NULL AND expires_at <= pg_catalog.now() THEN
 		RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = '22023';
+	END IF;
+	IF attributes IS NULL OR pg_catalog.jsonb_typeof(attributes) <> 'object' THEN
+		RAISE EXCEPTION 'attributes must be a JSON object' USING ERRCODE = '22023';
 	END IF;
 	IF hlauth.scopes_count(scopes) = 0 THEN
 		RAISE EXCEPTION 'an API key needs at least one scope' USING ERRCODE = '22023';
@@ -206,13 +214,15 @@ BEGIN
 	END IF;
 	plaintext := hlauth_internal.generate_api_key();
 	stored := plaintext::hlauth.apikey;
-	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at)
+	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
+								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, principal, tenant, scopes, name,
-			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE issuer END, expires_at);
+			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE issuer END, expires_at,
+			attributes);
 	RETURN plaintext;
 END
 $$;
-COMMENT ON FUNCTION hlauth.issue_api_key(uuid, uuid, hlauth.scopes, timestamptz, text) IS 'Issues an API key and returns the plaintext, once; the database keeps only its HMAC. hlauth_admin, or a principal with hlauth/keys.write; never more scopes than the principal (and the issuer) hold';
+COMMENT ON FUNCTION hlauth.issue_api_key(uuid, uuid, hlauth.scopes, timestamptz, text, jsonb) IS 'Issues an API key and returns the plaintext, once; the database keeps only its HMAC. hlauth_admin, or a principal with hlauth/keys.write; never more scopes than the principal (and the issuer) hold';
 
 CREATE FUNCTION hlauth.rotate_api_key(key_id text, overlap interval DEFAULT '1 day') RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -236,10 +246,11 @@ BEGIN
 	END IF;
 	plaintext := hlauth_internal.generate_api_key();
 	stored := plaintext::hlauth.apikey;
-	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at)
+	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
+								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, old.principal, old.tenant_id, old.scopes, old.name,
 			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE hlauth.principal() END,
-			old.expires_at);
+			old.expires_at, old.attributes);
 	UPDATE hlauth.api_keys k
 	   SET rotated_to = hlauth.api_key_id(stored),
 		   retire_at = LEAST(pg_catalog.now() + overlap, k.expires_at)
