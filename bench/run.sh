@@ -21,10 +21,21 @@
 #                    <uuid>, <scopes>)
 #   hlauth_noscope   the same, protected without a read scope: a diagnostic row showing what
 #                    the read-scope check costs
+#   auth             (issue #3) the hlauth table and role; <set context> = SELECT
+#                    hlauth.authenticate('<API key>'): point lookup only, compared with hlauth
+#                    (target >= 0.9 of its TPS). pgbench cannot compute keys, and takes at most
+#                    128 scripts: BENCH_AUTH_KEYS keys (default 500) drawn at random from the
+#                    100,000 of setup.sql go into 100 generated scripts (-f file@1 each), each
+#                    choosing one of its keys per transaction with \if; the row looked up is one
+#                    of the key's tenant's.
 # Queries: point lookup of one row by id, and count(*) of the tenant's 200 rows.
 # Besides TPS, each run's server CPU per transaction is measured (the CPU time of the
 # backends, from the postmaster's reaped-children counters), and the CPU the rest of the
 # machine used meanwhile ("other"): a run with a high "other" was disturbed.
+# After the rounds, bench/micro.sh times issue #3's functions per call (effective_scopes cold
+# and warm, api_key_matches, authenticate and set_principal in a PL/pgSQL loop).
+# The cluster has a server secret (hlauth.secret_file, a random key written for the run): API
+# keys are hashed with a pepper derived from it.
 #
 # Settings (environment):
 #   BENCH_SECONDS        seconds per pgbench run (default 20; BENCH_SECONDS=3 for a smoke run)
@@ -33,7 +44,10 @@
 #   BENCH_WARMUP         seconds of untimed warm-up per script before round 1 (default 5, 0: none)
 #   BENCH_CLIENTS        pgbench -c and -j (default 2)
 #   BENCH_SHARED_BUFFERS shared_buffers of the cluster (default 256MB)
-#   BENCH_VARIANTS       variants to run (default "limit setting hlauth noscope"; limit is needed)
+#   BENCH_VARIANTS       variants to run (default "limit setting hlauth auth noscope"; limit is
+#                        needed, and hlauth for auth's ratio)
+#   BENCH_AUTH_KEYS      API keys in the auth variant's scripts (default 500: 100 scripts x 5)
+#   BENCH_MICRO          0: skip the per-call micro-benchmarks (default 1)
 #   BENCH_PROFILE        1: afterwards, count server instructions per transaction with valgrind
 #                        (deterministic, immune to machine noise; bench/profile.sh)
 #   BENCH_MAX_OTHER      each run waits (up to BENCH_QUIET_WAIT seconds) until other processes
@@ -63,7 +77,15 @@ BENCH_RETRIES=${BENCH_RETRIES:-2}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 PORT=${HL_BENCH_PORT:-55470}
 QUERIES="point count"
-VARIANTS=${BENCH_VARIANTS:-limit setting hlauth noscope}
+VARIANTS=${BENCH_VARIANTS:-limit setting hlauth auth noscope}
+BENCH_AUTH_KEYS=${BENCH_AUTH_KEYS:-500}
+BENCH_MICRO=${BENCH_MICRO:-1}
+AUTH_FILES=100
+[ "$BENCH_AUTH_KEYS" -lt "$AUTH_FILES" ] && AUTH_FILES=$BENCH_AUTH_KEYS
+AUTH_PER_FILE=$(( (BENCH_AUTH_KEYS + AUTH_FILES - 1) / AUTH_FILES ))
+
+# Does variant $2 have query $1? (auth: the point lookup only)
+has_query() { [ "$1.$2" != count.auth ]; }
 
 # ---------------------------------------------------------------------------------------
 # Part 2, as the cluster user: cluster, load, check, measure, report. Prints the report.
@@ -77,13 +99,18 @@ bench_cluster_part() {
 	mkdir -p "$res"
 	hl_cluster_stop "$data"
 	rm -rf "$data" "$data.initdb.log"
+	# The server secret API keys are hashed with (version 1: 32 random bytes), outside the
+	# data directory, readable by the cluster user only.
+	(umask 077 && printf '# hlauth benchmark cluster secret (throwaway)\n1 %s\n' \
+		"$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$scratch/secret") || hl_die "could not write the server secret"
 	hl_log "starting a throwaway cluster in $data (port $PORT, shared_buffers $BENCH_SHARED_BUFFERS)"
 	hl_cluster_start "$data" "$PORT" \
 		"shared_buffers = $BENCH_SHARED_BUFFERS" \
 		"full_page_writes = off" \
 		"max_wal_size = 4GB" \
 		"maintenance_work_mem = 512MB" \
-		"autovacuum = off"
+		"autovacuum = off" \
+		"hlauth.secret_file = '$scratch/secret'"
 	trap 'hl_cluster_stop "'"$data"'"' EXIT
 	export PGHOST=$data PGPORT=$PORT PGDATABASE=hlbench
 	export PATH="$HL_PGBIN:$PATH"
@@ -100,7 +127,7 @@ bench_cluster_part() {
 UPDATE pg_catalog.pg_proc SET probin = :'so' WHERE probin = '$libdir/hlauth';
 SQL
 	fi
-	hl_log "loading 100 agencies, 10,000 accounts, 4 x 2,000,000 rows (a minute or two)"
+	hl_log "loading 100 agencies, 10,000 accounts, 4 x 2,000,000 rows, 1,000,000 grants, 100,000 API keys (two minutes or so)"
 	psql -X -q -U postgres -f bench/setup.sql >"$res/setup.log" 2>&1 \
 		|| { cat "$res/setup.log" >&2; hl_die "loading failed"; }
 	psql -X -q -U hlbench_app -f bench/check.sql >"$res/check.log" 2>&1 \
@@ -109,6 +136,53 @@ SQL
 		FROM bench.items_limit WHERE account_id = md5('hlbench-account-4321')::uuid")
 	[ "$ok" = t ] || hl_die "the limit table does not hold the expected rows"
 	PRINCIPAL=$(psql -X -qAt -U postgres -c "SELECT md5('hlbench-principal')::uuid")
+
+	# The auth variant's keys: BENCH_AUTH_KEYS of the 100,000, at random (bench.bench_keys,
+	# also used by micro.sh and profile.sh), into AUTH_FILES scripts of AUTH_PER_FILE keys.
+	# Each script draws k (which of its keys) and r (which of the tenant's 200 rows); a binary
+	# tree of \if picks the key (log2 AUTH_PER_FILE client-side comparisons), sets id to
+	# row r of the key's account (id = t + 10000 r) and authenticates. The plaintexts are
+	# throwaway test keys, in the scratch folder only.
+	local auth_args=() f
+	if [[ " $VARIANTS " == *" auth "* ]]; then
+		psql -X -q -U postgres -v n=$((AUTH_FILES * AUTH_PER_FILE)) >"$res/keys.log" 2>&1 <<'SQL' || { cat "$res/keys.log" >&2; hl_die "could not choose the benchmark keys"; }
+\set ON_ERROR_STOP on
+CREATE TABLE bench.bench_keys AS
+SELECT row_number() OVER () AS n, s.k, s.t, s.plaintext
+  FROM (SELECT k, t, plaintext FROM bench.api_key_plaintexts ORDER BY random() LIMIT :n) s;
+ALTER TABLE bench.bench_keys ADD PRIMARY KEY (n);
+SQL
+		mkdir -p "$res/auth"
+		psql -X -qAt -F ' ' -U postgres -c "SELECT n, t, plaintext FROM bench.bench_keys ORDER BY n" \
+			| awk -v dir="$res/auth" -v per="$AUTH_PER_FILE" '
+				function tree(lo, hi,   mid) {
+					if (lo == hi) {
+						printf "\\set id %d + 10000 * :r\nSELECT hlauth.authenticate('\''%s'\'');\n", t[lo], key[lo] > f
+						return
+					}
+					mid = int((lo + hi) / 2)
+					printf "\\if :k <= %d\n", mid > f
+					tree(lo, mid)
+					print "\\else" > f
+					tree(mid + 1, hi)
+					print "\\endif" > f
+				}
+				{ i = (NR - 1) % per + 1; t[i] = $2; key[i] = $3 }
+				i == per {
+					f = sprintf("%s/point_auth_%03d.sql", dir, ++files)
+					print "-- Point lookup, API key (generated by bench/run.sh): BEGIN; authenticate(<one of " per " keys>);" > f
+					print "-- SELECT the row :id of the key'\''s account; COMMIT." > f
+					printf "\\set k random(1, %d)\n\\set r random(0, 199)\nBEGIN;\n", per > f
+					tree(1, per)
+					print "SELECT id, name, email FROM bench.items_hlauth WHERE id = :id;\nCOMMIT;" > f
+					close(f)
+				}' || hl_die "could not write the auth scripts"
+		for f in "$res"/auth/point_auth_*.sql; do auth_args+=(-f "$f@1"); done
+		[ "${#auth_args[@]}" = $((2 * AUTH_FILES)) ] || hl_die "expected $AUTH_FILES auth scripts, got $((${#auth_args[@]} / 2))"
+		ok=$(psql -X -qAt -U postgres -c "SELECT plaintext || ' ' || t FROM bench.bench_keys WHERE n = 1")
+		psql -X -q -U hlbench_app -v key="${ok% *}" -v kt="${ok#* }" -f bench/check_auth.sql >"$res/check_auth.log" 2>&1 \
+			|| { cat "$res/check_auth.log" >&2; hl_die "the API key variant does not see exactly its tenant's rows"; }
+	fi
 
 	# CPU accounting. The backends' CPU reaches the postmaster's reaped-children counters
 	# when they exit; pgbench's reaches this shell's (bash `times`); the machine's is in
@@ -159,8 +233,11 @@ SQL
 	# A run during which other processes used more than BENCH_MAX_OTHER % of the machine is
 	# repeated, up to BENCH_RETRIES times (the last attempt counts, disturbed or not).
 	run_one() {
-		local q=$1 v=$2 r=$3 secs=$4 user=hlbench_app log tps n before after line attempt=0
+		local q=$1 v=$2 r=$3 secs=$4 user=hlbench_app log tps n before after line attempt=0 scripts
+		has_query "$q" "$v" || return 0
 		[ "$v" = limit ] && user=hlbench_owner
+		scripts=(-f "bench/${q}_${v}.sql")
+		[ "$v" = auth ] && scripts=("${auth_args[@]}")
 		log=$res/${q}_${v}_r$r.log
 		while :; do
 			attempt=$((attempt + 1))
@@ -169,7 +246,7 @@ SQL
 			before=$SNAP
 			pgbench -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$secs" -U "$user" \
 				-D principal="$PRINCIPAL" -D scopes=contacts.readonly \
-				-f "bench/${q}_${v}.sql" hlbench >"$log" 2>&1 \
+				"${scripts[@]}" hlbench >"$log" 2>&1 \
 				|| { cat "$log" >&2; hl_die "pgbench failed: $q $v round $r"; }
 			snapshot
 			after=$SNAP
@@ -179,7 +256,7 @@ SQL
 				cat "$log" >&2
 				hl_die "no tps in pgbench output: $q $v"
 			fi
-			grep -q 'number of failed transactions: 0 ' "$log" || { cat "$log" >&2; hl_die "failed transactions: $q $v"; }
+			grep -q '^number of failed transactions: 0 ' "$log" || { cat "$log" >&2; hl_die "failed transactions: $q $v"; }
 			line=$(echo "$before $after" | awk -v q="$q" -v v="$v" -v r="$r" -v tps="$tps" -v n="$n" -v tck="$tck" -v ncpu="$ncpu" '{
 				busy = ($5 - $1) / tck; srv = ($6 - $2) / tck; cli = $7 - $3; wall = $8 - $4
 				other = (busy - srv - cli) / (wall * ncpu) * 100; if (other < 0) other = 0
@@ -210,6 +287,13 @@ SQL
 	done
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+	if [ "$BENCH_MICRO" = 1 ] && [[ " $VARIANTS " == *" auth "* ]]; then
+		hl_log "micro-benchmarks: effective_scopes, api_key_matches, authenticate per call (a minute)"
+		# shellcheck source=bench/micro.sh
+		source bench/micro.sh
+		bench_micro "$res" >"$res/micro.report" || exit 1
+	fi
+
 	# ---- the report ----
 	echo
 	echo "== hlauth benchmark: tenant isolation next to its baselines"
@@ -219,6 +303,9 @@ SQL
 		"$BENCH_ROUNDS rounds interleaved (odd rounds: $VARIANTS; even rounds reversed), ${BENCH_WARMUP}s warm-up per script"
 	echo "cluster:    shared_buffers=$BENCH_SHARED_BUFFERS, fsync=off, full_page_writes=off, autovacuum=off (read-only benchmark)"
 	echo "data:       100 agencies, 10,000 accounts; 2,000,000 rows per variant table, 200 per account, PRIMARY KEY (account_id, id)"
+	echo "rbac, keys: $(psql -X -qAt -U postgres -c "SELECT to_char(count(*), 'FM9,999,999') FROM hlauth.grants") grants ($(psql -X -qAt -U postgres -c "SELECT to_char(count(DISTINCT principal), 'FM9,999,999') FROM hlauth.grants") principals)," \
+		"$(psql -X -qAt -U postgres -c "SELECT to_char(count(*), 'FM9,999,999') FROM hlauth.api_keys") API keys;" \
+		"auth scripts: $((AUTH_FILES * AUTH_PER_FILE)) keys ($AUTH_FILES scripts x $AUTH_PER_FILE)"
 	echo "hlauth:     ${BENCH_GIT:-unknown revision}, hlauth.so md5 $so_before (pinned for the run)"
 	echo "load avg:   $load_before before, $load_after after"
 	echo "shape:      BEGIN; <set context>; <query>; COMMIT -- 4 statements in every variant"
@@ -229,12 +316,14 @@ SQL
 		  rt[$1 " " $2 " " $3] = $4; srv[key] += $6; if ($8 > oth[key]) oth[key] = $8 }
 		END {
 			name["limit"] = "limit"; name["setting"] = "current_setting"; name["hlauth"] = "hlauth"; name["noscope"] = "hlauth_noscope"
+			name["auth"] = "auth (API key)"
 			anchor["point limit"] = "1.000"; anchor["point setting"] = "0.990"; anchor["point hlauth"] = ">= 0.95 target"
 			anchor["count limit"] = "1.000"; anchor["count setting"] = "0.994"; anchor["count hlauth"] = ">= 0.95 target"
 			anchor["point noscope"] = "(diagnostic)"; anchor["count noscope"] = "(diagnostic)"
-			split("point count", qs, " "); split("limit setting hlauth noscope", vs, " ")
+			anchor["point auth"] = "(issue #3: vs hlauth below)"
+			split("point count", qs, " "); split("limit setting hlauth auth noscope", vs, " ")
 			printf "%-6s %-15s %-18s %9s %8s %13s %10s %8s %6s  %s\n", "query", "variant", "TPS per round", "mean TPS", "vs limit", "round ratios", "server us", "vs limit", "other", "ANCHORS.md"
-			for (i = 1; i <= 2; i++) for (j = 1; j <= 4; j++) {
+			for (i = 1; i <= 2; i++) for (j = 1; j <= 5; j++) {
 				q = qs[i]; v = vs[j]; key = q " " v; base = q " limit"
 				if (!(key in n) || !(base in n)) continue
 				mean = sum[key] / n[key]; bmean = sum[base] / n[base]
@@ -254,6 +343,37 @@ SQL
 	echo "other: the most CPU that processes outside this benchmark used during any of the variant's"
 	echo "runs, in % of the machine; above a few % the TPS figures of that run are disturbed."
 	[ -f "$res/disturbed.txt" ] && echo "repeated: $(wc -l <"$res/disturbed.txt") run(s) disturbed by other processes (over $BENCH_MAX_OTHER%) were run again."
+	if grep -q '^point auth ' "$res/tps.txt" && grep -q '^point hlauth ' "$res/tps.txt"; then
+		echo
+		echo "== API keys (issue #3): BEGIN; authenticate(key); <point lookup>; COMMIT next to BEGIN; set_principal(...); <point lookup>; COMMIT"
+		awk -v rounds="$BENCH_ROUNDS" '
+			$3 == 0 || $1 != "point" || ($2 != "auth" && $2 != "hlauth") { next }
+			{ sum[$2] += $4; n[$2]++; rt[$2 " " $3] = $4; runs[$2] = runs[$2] sprintf(" %8.0f", $4); srv[$2] += $6 }
+			END {
+				name["hlauth"] = "hlauth (set_principal)"; name["auth"] = "auth (authenticate)"
+				printf "%-23s %-18s %9s %10s\n", "variant", "TPS per round", "mean TPS", "server us"
+				split("hlauth auth", vs, " ")
+				for (j = 1; j <= 2; j++)
+					printf "%-23s %-18s %9.0f %10.1f\n", name[vs[j]], runs[vs[j]], sum[vs[j]] / n[vs[j]], srv[vs[j]] / n[vs[j]]
+				lo = 99; hi = 0
+				for (r = 1; r <= rounds; r++) {
+					rr = rt["auth " r] / rt["hlauth " r]
+					if (rr < lo) lo = rr
+					if (rr > hi) hi = rr
+				}
+				printf "auth / hlauth: TPS %.3f (round ratios %.3f-%.3f), server CPU per transaction (hlauth'"'"'s / auth'"'"'s) %.3f;" \
+					" target: TPS >= 0.9\n", (sum["auth"] / n["auth"]) / (sum["hlauth"] / n["hlauth"]), lo, hi,
+					(srv["hlauth"] / n["hlauth"]) / (srv["auth"] / n["auth"])
+			}' "$res/tps.txt"
+		echo "auth: $((AUTH_FILES * AUTH_PER_FILE)) keys (principals) at as many accounts; hlauth: one principal over all 10,000 accounts."
+		echo "Each pgbench run starts new connections: every first use of a tenant, principal or key in a"
+		echo "backend is paid within the run$([ -f "$res/micro.report" ] && echo " (see effective_scopes and authenticate first use below)")."
+	fi
+	if [ -f "$res/micro.report" ]; then
+		echo
+		echo "== per call (issue #3; bench/micro.sh, once per run, wall clock, machine noise applies)"
+		cat "$res/micro.report"
+	fi
 	ok=$(psql -X -qAt -U postgres -c "SELECT string_agg(DISTINCT probin, ', ') FROM pg_proc WHERE probin LIKE '%hlauth%'")
 	[ "$ok" = "$scratch/hlauth.so" ] && [ "$(md5sum "$scratch/hlauth.so" | cut -c1-32)" = "$so_before" ] \
 		|| echo "WARNING: the hlauth library measured is not the pinned build of this run ($ok)."
@@ -294,7 +414,7 @@ cp hlauth.so "$scratch/hlauth.so" && chown "$user" "$scratch/hlauth.so" 2>/dev/n
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 BENCH_GIT="git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git status --porcelain -- src sql hlauth--*.sql 2>/dev/null)" ] && echo ' + uncommitted changes in src/sql')"
-export BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_CLIENTS BENCH_SHARED_BUFFERS BENCH_PROFILE BENCH_MAX_OTHER BENCH_RETRIES BENCH_QUIET_WAIT HL_BENCH_PORT=$PORT BENCH_GIT
+export BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_CLIENTS BENCH_SHARED_BUFFERS BENCH_PROFILE BENCH_MAX_OTHER BENCH_RETRIES BENCH_QUIET_WAIT HL_BENCH_PORT=$PORT BENCH_GIT BENCH_AUTH_KEYS BENCH_MICRO
 export BENCH_VARIANTS="$VARIANTS"
 
 if [ "$(id -u)" = 0 ]; then
@@ -310,7 +430,8 @@ if [ "$(id -u)" = 0 ]; then
 	hl_as_osuser env BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_WARMUP="$BENCH_WARMUP" \
 		BENCH_CLIENTS="$BENCH_CLIENTS" BENCH_SHARED_BUFFERS="$BENCH_SHARED_BUFFERS" HL_BENCH_PORT="$PORT" \
 		BENCH_VARIANTS="$VARIANTS" BENCH_PROFILE="$BENCH_PROFILE" BENCH_MAX_OTHER="$BENCH_MAX_OTHER" \
-		BENCH_RETRIES="$BENCH_RETRIES" BENCH_QUIET_WAIT="$BENCH_QUIET_WAIT" BENCH_GIT="$BENCH_GIT" bash "$copy/bench/run.sh" --cluster-part "$scratch" | tee "bench/results/$stamp.txt"
+		BENCH_RETRIES="$BENCH_RETRIES" BENCH_QUIET_WAIT="$BENCH_QUIET_WAIT" BENCH_GIT="$BENCH_GIT" \
+		BENCH_AUTH_KEYS="$BENCH_AUTH_KEYS" BENCH_MICRO="$BENCH_MICRO" bash "$copy/bench/run.sh" --cluster-part "$scratch" | tee "bench/results/$stamp.txt"
 	rc=${PIPESTATUS[0]}
 else
 	bash bench/run.sh --cluster-part "$scratch" | tee "bench/results/$stamp.txt"

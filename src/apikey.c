@@ -538,9 +538,9 @@ key_load(KeyEntry *e)
 		if (lookup_plan == NULL)
 		{
 			Oid			argtypes[1] = {TEXTOID};
-			SPIPlanPtr	plan = SPI_prepare("SELECT key, principal, tenant_id, scopes, revoked_at IS NOT NULL, "
-										   "expires_at, retire_at, attributes FROM hlauth.api_keys WHERE key_id = $1",
-										   1, argtypes);
+			SPIPlanPtr	plan = SPI_prepare_cursor("SELECT key, principal, tenant_id, scopes, revoked_at IS NOT NULL, "
+												  "expires_at, retire_at, attributes FROM hlauth.api_keys WHERE key_id = $1",
+												  1, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 			if (plan == NULL || SPI_keepplan(plan) != 0)
 				elog(ERROR, "hlauth: could not prepare the API key lookup");
@@ -673,6 +673,7 @@ key_touch(KeyEntry *e, TimestampTz now)
 										   "AND (k.last_used_at IS NULL OR k.last_used_at < pg_catalog.now() - interval '1 minute') "
 										   "FOR UPDATE SKIP LOCKED)",
 										   1, argtypes);
+			/* (planned like the lookup: a primary-key probe) */
 
 			if (plan == NULL || SPI_keepplan(plan) != 0)
 				elog(ERROR, "hlauth: could not prepare the API key usage update");

@@ -505,10 +505,14 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 static Oid	role_checks_passed = InvalidOid;
 static bool role_checks_valid = false;
 
+/* The last role found not to bypass row-level security (authenticate's check). */
+static Oid	bypass_checked_role = InvalidOid;
+
 static void
 role_checks_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	role_checks_valid = false;
+	bypass_checked_role = InvalidOid;
 }
 
 void
@@ -545,12 +549,16 @@ HlRefuseBypassRoles(void)
 {
 	Oid			role = GetUserId();
 
+	if (OidIsValid(role) && role == bypass_checked_role)
+		return;
+
 	if (superuser_arg(role) || has_bypassrls_privilege(role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" bypasses row-level security", GetUserNameFromId(role, false)),
 				 errdetail("hlauth refuses to set a principal for a superuser or a role with BYPASSRLS: its queries would not be isolated."),
 				 errhint("Connect as an application role without BYPASSRLS (ALTER ROLE ... NOBYPASSRLS).")));
+	bypass_checked_role = role;
 }
 
 /*

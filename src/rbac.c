@@ -289,7 +289,12 @@ rbac_prepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
+		/*
+		 * A generic plan, planned once: left to itself the plan cache keeps choosing custom
+		 * plans for `tenant_id = ANY ($2)`, and re-planned on every cache miss (most of a
+		 * miss's cost; make bench's effective_scopes micro-benchmark showed it).
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(query, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
