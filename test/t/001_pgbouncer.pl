@@ -32,6 +32,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use HlauthTest;
+
 my $pgbouncer_bin = $ENV{PGBOUNCER} // '/usr/sbin/pgbouncer';
 plan skip_all => "pgbouncer not found at $pgbouncer_bin" unless -x $pgbouncer_bin;
 
@@ -66,26 +68,8 @@ log_statement = none
 max_connections = 40
 });
 
-# The server secret (hlauth.secret_file): a file outside the data directory, mode 600,
-# with versions 1 and 2 of random 32-byte keys.
-{
-	my $secret = $node->basedir . '/hlauth_secret';
-	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
-	my $text = '';
-	for my $version (1, 2)
-	{
-		read($rnd, my $key, 32) == 32 or die "/dev/urandom: short read";
-		$text .= "$version " . unpack('H*', $key) . "\n";
-	}
-	close $rnd;
-	my $umask = umask 077;
-	open(my $fh, '>', $secret) or die "$secret: $!";
-	print $fh $text;
-	close $fh or die "$secret: $!";
-	umask $umask;
-	chmod 0600, $secret or die "$secret: $!";
-	$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret'");
-}
+# The server secret (hlauth.secret_file): see HlauthTest.pm.
+hl_setup_secret($node);
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE hl');

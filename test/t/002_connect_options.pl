@@ -22,6 +22,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use HlauthTest;
+
 my $principal = 'c0000000-0000-4000-8000-000000000001';
 my $agency    = 'c0000000-0000-4000-8000-0000000000a0';
 my $account   = 'c0000000-0000-4000-8000-0000000000a1';
@@ -31,26 +33,8 @@ my $node = PostgreSQL::Test::Cluster->new('opts');
 $node->init;
 $node->append_conf('postgresql.conf', 'log_statement = none');
 
-# The server secret (hlauth.secret_file): a file outside the data directory, mode 600,
-# with versions 1 and 2 of random 32-byte keys.
-{
-	my $secret = $node->basedir . '/hlauth_secret';
-	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
-	my $text = '';
-	for my $version (1, 2)
-	{
-		read($rnd, my $key, 32) == 32 or die "/dev/urandom: short read";
-		$text .= "$version " . unpack('H*', $key) . "\n";
-	}
-	close $rnd;
-	my $umask = umask 077;
-	open(my $fh, '>', $secret) or die "$secret: $!";
-	print $fh $text;
-	close $fh or die "$secret: $!";
-	umask $umask;
-	chmod 0600, $secret or die "$secret: $!";
-	$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret'");
-}
+# The server secret (hlauth.secret_file): see HlauthTest.pm.
+hl_setup_secret($node);
 $node->start;
 
 my $superuser = $node->safe_psql('postgres', 'SELECT current_user');

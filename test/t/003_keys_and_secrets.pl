@@ -45,6 +45,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use HlauthTest;
+
 my $agency = 'd0000000-0000-4000-8000-0000000000a0';
 my $acct1  = 'd0000000-0000-4000-8000-0000000000a1';
 my $acct2  = 'd0000000-0000-4000-8000-0000000000a2';
@@ -54,16 +56,6 @@ my $p2     = 'd0000000-0000-4000-8000-000000000002';
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-# Random lower-case hex of $n bytes.
-sub random_hex
-{
-	my ($n) = @_;
-	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
-	read($rnd, my $bytes, $n) == $n or die "/dev/urandom: short read";
-	close $rnd;
-	return unpack('H*', $bytes);
-}
 
 # Random base62 string of $n characters.
 sub random_base62
@@ -148,12 +140,9 @@ log_min_error_statement = error
 });
 
 # The server secret: outside the data directory, mode 600, versions 1 and 2.
-my $secret_file = $node->basedir . '/hlauth_secret';
-$master_hex{'secret v1'} = random_hex(32);
-$master_hex{'secret v2'} = random_hex(32);
-write_file_mode($secret_file,
-	"# hlauth test secret\n1 $master_hex{'secret v1'}\n2 $master_hex{'secret v2'}\n", 0600);
-$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret_file'");
+my ($secret_file, $secret_hex) = hl_setup_secret($node);
+$master_hex{'secret v1'} = $secret_hex->{1};
+$master_hex{'secret v2'} = $secret_hex->{2};
 $node->start;
 
 my $have_pgss = $node->safe_psql('postgres',
@@ -521,8 +510,8 @@ SELECT '$probe_keys{broken_secret_input}'::hlauth.apikey;
 #    writing this test; fixed in 037f49a, kept as a regression test).
 {
 	my $other = $node->basedir . '/secret-other';
-	$master_hex{'other v1'} = random_hex(32);
-	$master_hex{'other v2'} = random_hex(32);
+	$master_hex{'other v1'} = hl_random_hex(32);
+	$master_hex{'other v2'} = hl_random_hex(32);
 	write_file_mode($other, "1 $master_hex{'other v1'}\n2 $master_hex{'other v2'}\n", 0600);
 	my $fresh = $node->safe_psql('hl', qq{
 SET hlauth.secret_file = '$other';

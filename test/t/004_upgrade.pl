@@ -30,6 +30,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use HlauthTest;
+
 my $agency = 'e0000000-0000-4000-8000-0000000000a0';
 my $acct1  = 'e0000000-0000-4000-8000-0000000000a1';
 my $acct2  = 'e0000000-0000-4000-8000-0000000000a2';
@@ -40,25 +42,8 @@ my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
 $node->append_conf('postgresql.conf', 'log_statement = none');
 
-# The server secret (hlauth.secret_file): outside the data directory, mode 600.
-{
-	my $secret = $node->basedir . '/hlauth_secret';
-	open(my $rnd, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
-	my $text = '';
-	for my $version (1, 2)
-	{
-		read($rnd, my $key, 32) == 32 or die "/dev/urandom: short read";
-		$text .= "$version " . unpack('H*', $key) . "\n";
-	}
-	close $rnd;
-	my $umask = umask 077;
-	open(my $fh, '>', $secret) or die "$secret: $!";
-	print $fh $text;
-	close $fh or die "$secret: $!";
-	umask $umask;
-	chmod 0600, $secret or die "$secret: $!";
-	$node->append_conf('postgresql.conf', "hlauth.secret_file = '$secret'");
-}
+# The server secret (hlauth.secret_file): see HlauthTest.pm.
+hl_setup_secret($node);
 $node->start;
 
 $node->safe_psql('postgres', q{
