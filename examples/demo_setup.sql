@@ -86,6 +86,14 @@ SELECT hlauth.grant_role('f1025700-0000-0000-0000-000000000005', :'editor',  'ac
 -- protect() grants nothing: the app role still needs ordinary table privileges.
 GRANT SELECT, INSERT, UPDATE, DELETE ON contacts TO demo_app;
 
+-- An API key for carol's gym-sync integration, read-only. issue_api_key() returns the
+-- plaintext once and the database keeps only its HMAC. A real integration keeps its key
+-- itself; the demo parks it in a table so that the walkthrough can present it.
+CREATE TABLE demo_keys (name text PRIMARY KEY, k text NOT NULL);
+INSERT INTO demo_keys VALUES ('gym sync', hlauth.issue_api_key('ca201000-0000-0000-0000-000000000003',
+	'ac000000-0000-0000-0000-000000000021', 'contacts.readonly', now() + interval '90 days', 'gym sync'));
+GRANT SELECT ON demo_keys TO demo_app;
+
 \pset footer off
 \echo
 \echo 'The tenant tree (hlauth.tenants, as the superuser; the app role cannot read it):'

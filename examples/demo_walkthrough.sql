@@ -200,3 +200,33 @@ SELECT hlauth.set_principal('f1025700-0000-0000-0000-000000000005',
 \echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
 ROLLBACK;
 \echo
+
+\echo
+\echo '================================================================================'
+\echo '12. An integration authenticates with an API key instead (any role may: the key is'
+\echo '    the credential). The database verifies it and keeps only its HMAC; the context'
+\echo '    gets carol, the Gym, method api_key, and the key''s scopes that carol holds.'
+\echo '================================================================================'
+BEGIN;
+SELECT hlauth.authenticate(k) FROM demo_keys WHERE name = 'gym sync';
+SELECT hlauth.principal(), hlauth.account(), hlauth.auth_method(), hlauth.scopes();
+SELECT name FROM contacts ORDER BY name;
+INSERT INTO contacts (name, email) VALUES ('Read Only', 'ro@example.com');
+\echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK;
+\echo
+\echo '   A mistyped key fails before any table is read, with the one error every failure gives:'
+BEGIN;
+SELECT hlauth.authenticate(left(k, -1) || CASE WHEN right(k, 1) = 'x' THEN 'y' ELSE 'x' END)
+  FROM demo_keys WHERE name = 'gym sync';
+\echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK;
+\echo
+\echo '   The app role can list its tenant''s keys, never their hashes:'
+BEGIN;
+SELECT hlauth.authenticate(k) FROM demo_keys WHERE name = 'gym sync';
+SELECT name, scopes, expires_at > now() AS expires_later, revoked_at FROM hlauth.api_keys;
+SELECT key FROM hlauth.api_keys;
+\echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
