@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -110,6 +111,15 @@ HlSessionRoleIsAdmin(void)
 	Oid			role = GetOuterUserId();
 
 	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+PG_FUNCTION_INFO_V1(hlauth_session_role);
+/* The session's role (the one SET ROLE chose), for the record of who did something. */
+Datum
+hlauth_session_role(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(DirectFunctionCall1(namein,
+										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
 }
 
 PG_FUNCTION_INFO_V1(hlauth_session_is_admin);

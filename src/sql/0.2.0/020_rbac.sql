@@ -769,6 +769,10 @@ BEGIN
 	INSERT INTO hlauth.grants AS g (principal, role_id, tenant_id, granted_by, valid_from, valid_until)
 		VALUES (grant_role.principal, r.id, grant_role.tenant, actor, grant_role.valid_from, grant_role.valid_until)
 		RETURNING g.id INTO new_id;
+	-- A security event (src/sql/0.2.0/040_events.sql), in this transaction.
+	PERFORM hlauth_internal.emit_event('role.granted', grant_role.tenant, pg_catalog.jsonb_build_object(
+		'grant_id', new_id, 'principal', grant_role.principal, 'role_id', r.id, 'role', r.name,
+		'granted_by', actor, 'valid_from', grant_role.valid_from, 'valid_until', grant_role.valid_until));
 	RETURN new_id;
 END
 $$;

@@ -219,6 +219,9 @@ BEGIN
 	VALUES (hlauth.api_key_id(stored), stored, principal, tenant, scopes, name,
 			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE issuer END, expires_at,
 			attributes);
+	PERFORM hlauth_internal.emit_event('api_key.issued', tenant, pg_catalog.jsonb_build_object(
+		'key_id', hlauth.api_key_id(stored), 'principal', principal, 'name', name,
+		'scopes', scopes::text, 'expires_at', expires_at));
 	RETURN plaintext;
 END
 $$;
