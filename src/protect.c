@@ -122,12 +122,6 @@ hlauth_session_role(PG_FUNCTION_ARGS)
 										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
 }
 
-PG_FUNCTION_INFO_V1(hlauth_session_is_admin);
-Datum
-hlauth_session_is_admin(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(HlSessionRoleIsAdmin());
-}
 
 /* TRUNCATE ignores row-level security: on a protected table only hlauth_admin may run it. */
 Datum

@@ -3,13 +3,6 @@
 -- and hlauth.authenticate(key). See src/apikey.c and docs/reference.md#api-keys.
 -- ---------------------------------------------------------------------------
 
--- Who is calling a SECURITY DEFINER function: the session's role, which SECURITY DEFINER
--- does not change.
-CREATE FUNCTION hlauth_internal.session_is_admin() RETURNS boolean
-	AS 'MODULE_PATHNAME', 'hlauth_session_is_admin' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION hlauth_internal.session_is_admin() IS 'Is the session''s role (unchanged by SECURITY DEFINER) a superuser or a member of hlauth_admin?';
-GRANT EXECUTE ON FUNCTION hlauth_internal.session_is_admin() TO PUBLIC;
-
 -- The key or token id of the context (NULL for set_principal).
 CREATE FUNCTION hlauth.token_id() RETURNS text
 	AS 'MODULE_PATHNAME', 'hlauth_token_id' LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
@@ -146,7 +139,7 @@ COMMENT ON FUNCTION hlauth_internal.registered_scopes(hlauth.scopes) IS 'The reg
 CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid) RETURNS void
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF hlauth_internal.session_is_admin() THEN
+	IF hlauth_internal.caller_is_admin() THEN
 		RETURN;
 	END IF;
 	IF hlauth.principal() IS NULL THEN
@@ -205,7 +198,7 @@ BEGIN
 				  HINT = 'A key can never carry more than its principal holds: grant a role first.';
 	END IF;
 	-- ... and so must the issuer, in its context and by its own grants.
-	IF issuer IS NOT NULL AND NOT hlauth_internal.session_is_admin()
+	IF issuer IS NOT NULL AND NOT hlauth_internal.caller_is_admin()
 	   AND NOT (hlauth.scopes() OPERATOR(hlauth.@>) wanted
 				AND hlauth.effective_scopes(issuer, tenant) OPERATOR(hlauth.@>) wanted) THEN
 		RAISE EXCEPTION 'permission denied: the issuer does not hold all of these scopes'
@@ -217,7 +210,7 @@ BEGIN
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
 								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, principal, tenant, scopes, name,
-			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE issuer END, expires_at,
+			CASE WHEN hlauth_internal.caller_is_admin() THEN NULL ELSE issuer END, expires_at,
 			attributes);
 	PERFORM hlauth_internal.emit_event('api_key.issued', tenant, pg_catalog.jsonb_build_object(
 		'key_id', hlauth.api_key_id(stored), 'principal', principal, 'name', name,
@@ -252,7 +245,7 @@ BEGIN
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
 								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, old.principal, old.tenant_id, old.scopes, old.name,
-			CASE WHEN hlauth_internal.session_is_admin() THEN NULL ELSE hlauth.principal() END,
+			CASE WHEN hlauth_internal.caller_is_admin() THEN NULL ELSE hlauth.principal() END,
 			old.expires_at, old.attributes);
 	UPDATE hlauth.api_keys k
 	   SET rotated_to = hlauth.api_key_id(stored),

@@ -121,7 +121,7 @@ CREATE FUNCTION hlauth.claim_events(consumer text, batch integer DEFAULT 100,
 	RETURNS SETOF hlauth.security_events
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF NOT hlauth_internal.session_is_admin() THEN
+	IF NOT hlauth_internal.caller_is_admin() THEN
 		RAISE EXCEPTION 'permission denied: only hlauth_admin may consume security events'
 			USING ERRCODE = '42501';
 	END IF;
@@ -147,7 +147,7 @@ CREATE FUNCTION hlauth.ack_events(consumer text, ids bigint[]) RETURNS integer
 DECLARE
 	n integer;
 BEGIN
-	IF NOT hlauth_internal.session_is_admin() THEN
+	IF NOT hlauth_internal.caller_is_admin() THEN
 		RAISE EXCEPTION 'permission denied: only hlauth_admin may consume security events'
 			USING ERRCODE = '42501';
 	END IF;
