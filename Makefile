@@ -21,7 +21,8 @@ OBJS = \
 	src/guard.o \
 	src/secret.o \
 	src/rbac.o \
-	src/apikey.o
+	src/apikey.o \
+	src/audit.o
 
 # Install scripts. hlauth--0.1.0.sql is the first version, frozen. Each later version's
 # objects live in src/sql/<version>/*.sql (applied in name order): the upgrade script is

@@ -987,6 +987,14 @@ HlContextTokenId(void)
 	return (ctx != NULL && ctx->token[0] != '\0') ? ctx->token : NULL;
 }
 
+const char *
+HlContextMethod(void)
+{
+	const HlContext *ctx = current_context();
+
+	return (ctx != NULL && ctx->method[0] != '\0') ? ctx->method : NULL;
+}
+
 const pg_uuid_t *
 HlContextTenant(void)
 {

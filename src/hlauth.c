@@ -21,5 +21,6 @@ _PG_init(void)
 	HlSecretInit();
 	HlRbacInit();
 	HlApiKeyInit();
+	HlAuditInit();
 	MarkGUCPrefixReserved("hlauth");
 }

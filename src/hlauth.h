@@ -87,6 +87,12 @@ extern void HlRefuseBypassRoles(void);
 extern const pg_uuid_t *HlContextPrincipal(void);
 extern const pg_uuid_t *HlContextTenant(void);
 extern const char *HlContextTokenId(void);
+/* How the current context was established ("set_principal", "api_key"), or NULL. */
+extern const char *HlContextMethod(void);
+
+/* ---- audit.c: the audit trigger ---- */
+
+extern void HlAuditInit(void);
 
 /* ---- protect.c: protect() and the triggers on protected tables ---- */
 

@@ -1,0 +1,1219 @@
+/*
+ * src/audit.c
+ *		The audit trigger and the hashes behind the seals (issue #4).
+ *
+ * hlauth.audit(tbl) attaches two triggers: hlauth_internal.audit_row() (AFTER ROW) builds
+ * each record (who, what, when, the row's hash) in backend memory, and
+ * hlauth_internal.audit_statement() (AFTER STATEMENT, fired after every row trigger of its
+ * statement) writes the statement's records into the day's partition of hlauth.audit_log
+ * with one multi-insert, as COPY does: no SPI, no sequence, no lock that another writer
+ * could hold, so concurrent writers never wait on each other for the audit. TRUNCATE is
+ * recorded by the statement trigger.
+ *
+ * Records are written with the extension's authority (the heap is written directly, like
+ * any trigger writing a table only it can), so app roles need no privilege on the log and
+ * can never write it themselves.
+ *
+ * Records still in memory belong to their (sub)transaction: an aborted subtransaction
+ * drops its own, an aborted transaction all of them; a transaction that would commit with
+ * records unwritten fails instead (fail closed).
+ *
+ * The row hash is SHA-256 over a length-prefixed encoding of every other column of the
+ * record, in column order; hlauth_internal.audit_row_hash() recomputes it from a stored
+ * record with the same code, for audit_seal() and audit_verify().
+ */
+#include "hlauth.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/xid8.h"
+
+#include "core/crypto.h"
+
+PG_FUNCTION_INFO_V1(hlauth_audit_row);
+PG_FUNCTION_INFO_V1(hlauth_audit_statement);
+PG_FUNCTION_INFO_V1(hlauth_audit_row_hash);
+PG_FUNCTION_INFO_V1(hlauth_audit_chain_step);
+PG_FUNCTION_INFO_V1(hlauth_audit_chain_final);
+PG_FUNCTION_INFO_V1(hlauth_audit_key_version);
+PG_FUNCTION_INFO_V1(hlauth_audit_mac);
+PG_FUNCTION_INFO_V1(hlauth_audit_mac_equal);
+
+/* The columns of hlauth.audit_log, in order (src/sql/0.2.0/050_audit.sql). */
+enum
+{
+	AL_LOGGED_AT,
+	AL_XID,
+	AL_SEQ,
+	AL_TABLE,
+	AL_OP,
+	AL_PK,
+	AL_TENANT,
+	AL_PRINCIPAL,
+	AL_IMPERSONATOR,
+	AL_TOKEN,
+	AL_METHOD,
+	AL_DB_USER,
+	AL_DB_ROLE,
+	AL_CHANGED,
+	AL_OLD,
+	AL_NEW,
+	AL_HASH,
+	AL_NATTS
+};
+
+/* Records kept in memory before a multi-insert (the statement trigger writes the rest). */
+#define AUDIT_BATCH 1000
+
+/* How a column's value becomes JSON (what to_jsonb() would make of it, faster). */
+typedef enum AuditCat
+{
+	CAT_BOOL,
+	CAT_INT,					/* int2, int4, int8: a JSON number */
+	CAT_NUMERIC,				/* a JSON number, or a string for NaN and infinities */
+	CAT_TEXT,					/* text, varchar, bpchar: a string of the bytes */
+	CAT_DATETIME,				/* date, timestamp, timestamptz (in UTC): ISO 8601 */
+	CAT_JSONB,
+	CAT_OUTPUT,					/* another built-in type: its output function, as a string */
+	CAT_TO_JSONB				/* anything else (arrays, composites, json, floats, user
+								 * types): to_jsonb() itself */
+} AuditCat;
+
+typedef struct AuditColumn
+{
+	char	   *name;
+	bool		dropped;
+	bool		excluded;
+	bool		pk;
+	AuditCat	cat;
+	Oid			typid;			/* the base type (domains looked through) */
+	int16		typlen;
+	bool		typbyval;
+	FmgrInfo	out;			/* CAT_OUTPUT, CAT_NUMERIC */
+	FmgrInfo	tojsonb;		/* CAT_TO_JSONB */
+} AuditColumn;
+
+/* What the row trigger needs to know about an audited table, per trigger. */
+typedef struct AuditTable
+{
+	Oid			tgoid;			/* hash key */
+	bool		valid;
+	Oid			relid;
+	Oid			rootid;			/* the partitioned table audited, or relid */
+	MemoryContext cxt;
+	char	   *qualname;
+	int			natts;
+	AuditColumn *cols;
+	int			tenant_att;		/* 0-based, -1 for none */
+} AuditTable;
+
+/* A record waiting for its multi-insert. */
+typedef struct AuditRecord
+{
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+	int32		day;			/* of logged_at, in days since 2000-01-01 UTC */
+	SubTransactionId subid;
+} AuditRecord;
+
+static HTAB *audit_tables = NULL;
+static MemoryContext pending_cxt = NULL;
+static AuditRecord *pending = NULL;
+static int	npending = 0;
+
+static FullTransactionId seq_fxid;
+static int32 seq_next = 0;
+
+/* The partition records of a day go to (reset by any relcache invalidation). */
+static int32 part_day = PG_INT32_MIN;
+static Oid	part_oid = InvalidOid;
+
+/* Role names, cached (reset when pg_authid changes). */
+static Oid	name_cache_oid[2] = {InvalidOid, InvalidOid};
+static char name_cache[2][NAMEDATALEN];
+
+static text *op_text[4];
+
+/* ------------------------------------------------------------------------
+ * Caches and their invalidation
+ * ------------------------------------------------------------------------ */
+
+static void
+audit_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	AuditTable *t;
+
+	part_day = PG_INT32_MIN;
+	part_oid = InvalidOid;
+	if (audit_tables == NULL)
+		return;
+	hash_seq_init(&status, audit_tables);
+	while ((t = hash_seq_search(&status)) != NULL)
+	{
+		if (!OidIsValid(relid) || t->relid == relid || t->rootid == relid)
+			t->valid = false;
+	}
+}
+
+static void
+audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	name_cache_oid[0] = name_cache_oid[1] = InvalidOid;
+}
+
+static void
+audit_reset_pending(void)
+{
+	npending = 0;
+	pending = NULL;
+	if (pending_cxt != NULL)
+		MemoryContextReset(pending_cxt);
+}
+
+static void
+audit_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (npending > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("hlauth: %d audit records were not written", npending),
+						 errdetail("The transaction is aborted rather than committed without its audit records."),
+						 errhint("The audit triggers hlauth_audit and hlauth_audit_statement must both fire; see hlauth.audit().")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			audit_reset_pending();
+			break;
+	}
+}
+
+static void
+audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	/* Records made in the aborted subtransaction (or its children) are at the tail. */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (npending > 0 && pending[npending - 1].subid >= mySubid)
+			npending--;
+	}
+}
+
+void
+HlAuditInit(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(AuditTable);
+	ctl.hcxt = CacheMemoryContext;
+	audit_tables = hash_create("hlauth audited tables", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	pending_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit records",
+										ALLOCSET_DEFAULT_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		op_text[0] = cstring_to_text("INSERT");
+		op_text[1] = cstring_to_text("UPDATE");
+		op_text[2] = cstring_to_text("DELETE");
+		op_text[3] = cstring_to_text("TRUNCATE");
+		MemoryContextSwitchTo(old);
+	}
+	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
+	RegisterXactCallback(audit_xact_callback, NULL);
+	RegisterSubXactCallback(audit_subxact_callback, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The audited table, as the trigger sees it
+ * ------------------------------------------------------------------------ */
+
+static AuditCat
+audit_category(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			return CAT_BOOL;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return CAT_INT;
+		case NUMERICOID:
+			return CAT_NUMERIC;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return CAT_TEXT;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return CAT_DATETIME;
+		case JSONBOID:
+			return CAT_JSONB;
+		case JSONOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return CAT_TO_JSONB;
+		default:
+			break;
+	}
+	/* Built-in scalar types become their output, as to_jsonb() does; the rest, to_jsonb(). */
+	if (typid < FirstNormalObjectId && !type_is_rowtype(typid) &&
+		!OidIsValid(get_element_type(typid)))
+		return CAT_OUTPUT;
+	return CAT_TO_JSONB;
+}
+
+static void
+audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *pkattrs;
+	MemoryContext old;
+	const char *tenant_name;
+	Oid			root;
+	int			i;
+
+	if (t->cxt != NULL)
+		MemoryContextDelete(t->cxt);
+	t->cxt = AllocSetContextCreate(CacheMemoryContext, "hlauth audited table",
+								   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(t->cxt);
+
+	t->relid = RelationGetRelid(rel);
+	root = t->relid;
+	if (rel->rd_rel->relispartition)
+	{
+		List	   *ancestors = get_partition_ancestors(t->relid);
+
+		if (ancestors != NIL)
+			root = llast_oid(ancestors);
+	}
+	t->rootid = root;
+	t->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(root)),
+											 get_rel_name(root));
+
+	if (trigger->tgnargs < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hlauth: audit trigger \"%s\" on table \"%s\" has no arguments",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("Run hlauth.audit() on the table again.")));
+
+	pkattrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	if (pkattrs == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("audited table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errdetail("Audit records identify their rows by the primary key; nothing was written."),
+				 errhint("Add a primary key, or run hlauth.unaudit().")));
+
+	t->natts = desc->natts;
+	t->cols = palloc0(sizeof(AuditColumn) * desc->natts);
+	t->tenant_att = -1;
+	tenant_name = trigger->tgargs[0];
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AuditColumn *c = &t->cols[i];
+		Oid			base;
+		int32		typmod = att->atttypmod;
+		int			a;
+
+		c->dropped = att->attisdropped;
+		if (c->dropped)
+			continue;
+		c->name = pstrdup(NameStr(att->attname));
+		c->pk = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pkattrs);
+		for (a = 1; a < trigger->tgnargs; a++)
+		{
+			if (strcmp(trigger->tgargs[a], c->name) == 0)
+				c->excluded = true;
+		}
+		if (tenant_name[0] != '\0' && strcmp(tenant_name, c->name) == 0)
+		{
+			if (att->atttypid != UUIDOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("tenant column \"%s\" of audited table \"%s\" is not a uuid",
+								c->name, RelationGetRelationName(rel)),
+						 errhint("Run hlauth.audit() on the table again.")));
+			t->tenant_att = i;
+		}
+		base = getBaseTypeAndTypmod(att->atttypid, &typmod);
+		c->typid = base;
+		c->typlen = att->attlen;
+		c->typbyval = att->attbyval;
+		c->cat = audit_category(base);
+		if (c->cat == CAT_OUTPUT || c->cat == CAT_NUMERIC)
+		{
+			Oid			outfn;
+			bool		isvarlena;
+
+			getTypeOutputInfo(base, &outfn, &isvarlena);
+			fmgr_info_cxt(outfn, &c->out, t->cxt);
+		}
+		else if (c->cat == CAT_TO_JSONB)
+		{
+			/* to_jsonb(anyelement) learns its argument's type from its call expression. */
+			fmgr_info_cxt(F_TO_JSONB, &c->tojsonb, t->cxt);
+			c->tojsonb.fn_expr = (Node *)
+				makeFuncExpr(F_TO_JSONB, JSONBOID,
+							 list_make1(makeNullConst(att->atttypid, att->atttypmod,
+													  att->attcollation)),
+							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		}
+	}
+	/* Every excluded column and the tenant column must still exist (fail closed). */
+	for (i = 1; i < trigger->tgnargs; i++)
+	{
+		int			j;
+		bool		found = false;
+
+		for (j = 0; j < desc->natts && !found; j++)
+			found = !t->cols[j].dropped && strcmp(t->cols[j].name, trigger->tgargs[i]) == 0;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("excluded column \"%s\" of audited table \"%s\" does not exist",
+							trigger->tgargs[i], RelationGetRelationName(rel)),
+					 errdetail("Its values could be recorded under another name; nothing was written."),
+					 errhint("Run hlauth.audit() on the table again with the columns to exclude.")));
+	}
+	if (tenant_name[0] != '\0' && t->tenant_att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("tenant column \"%s\" of audited table \"%s\" does not exist",
+						tenant_name, RelationGetRelationName(rel)),
+				 errhint("Run hlauth.audit() on the table again.")));
+	MemoryContextSwitchTo(old);
+	t->valid = true;
+}
+
+static AuditTable *
+audit_table_get(TriggerData *trigdata)
+{
+	Oid			tgoid = trigdata->tg_trigger->tgoid;
+	AuditTable *t;
+	bool		found;
+
+	t = hash_search(audit_tables, &tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		t->valid = false;
+		t->cxt = NULL;
+	}
+	if (!t->valid)
+	{
+		PG_TRY();
+		{
+			audit_table_build(t, trigdata->tg_relation, trigdata->tg_trigger);
+		}
+		PG_CATCH();
+		{
+			t->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return t;
+}
+
+/* ------------------------------------------------------------------------
+ * Building a record
+ * ------------------------------------------------------------------------ */
+
+static void
+push_jsonb_datum(JsonbParseState **ps, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, &v))
+			elog(ERROR, "hlauth: could not extract a jsonb scalar");
+		pushJsonbValue(ps, WJB_VALUE, &v);
+		return;
+	}
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+static void
+push_string(JsonbParseState **ps, char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = s;
+	v.val.string.len = len;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+static void
+push_value(JsonbParseState **ps, AuditColumn *c, Datum d, bool isnull)
+{
+	JsonbValue	v;
+
+	if (isnull)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(ps, WJB_VALUE, &v);
+		return;
+	}
+	switch (c->cat)
+	{
+		case CAT_BOOL:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(d);
+			pushJsonbValue(ps, WJB_VALUE, &v);
+			return;
+		case CAT_INT:
+			{
+				int64		i;
+
+				if (c->typid == INT2OID)
+					i = DatumGetInt16(d);
+				else if (c->typid == INT4OID)
+					i = DatumGetInt32(d);
+				else
+					i = DatumGetInt64(d);
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(i);
+				pushJsonbValue(ps, WJB_VALUE, &v);
+				return;
+			}
+		case CAT_NUMERIC:
+			{
+				Numeric		n = DatumGetNumeric(d);
+
+				if (numeric_is_nan(n) || numeric_is_inf(n))
+				{
+					char	   *s = OutputFunctionCall(&c->out, d);
+
+					push_string(ps, s, strlen(s));
+					return;
+				}
+				v.type = jbvNumeric;
+				v.val.numeric = n;
+				pushJsonbValue(ps, WJB_VALUE, &v);
+				return;
+			}
+		case CAT_TEXT:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				push_string(ps, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				return;
+			}
+		case CAT_DATETIME:
+			{
+				char		buf[MAXDATELEN + 1];
+				int			utc = 0;
+
+				JsonEncodeDateTime(buf, d, c->typid, c->typid == TIMESTAMPTZOID ? &utc : NULL);
+				push_string(ps, pstrdup(buf), strlen(buf));
+				return;
+			}
+		case CAT_JSONB:
+			push_jsonb_datum(ps, DatumGetJsonbP(d));
+			return;
+		case CAT_OUTPUT:
+			{
+				char	   *s = OutputFunctionCall(&c->out, d);
+
+				push_string(ps, s, strlen(s));
+				return;
+			}
+		case CAT_TO_JSONB:
+			push_jsonb_datum(ps, DatumGetJsonbP(FunctionCall1(&c->tojsonb, d)));
+			return;
+	}
+}
+
+/* The columns of slot selected by mask, as a jsonb object (built in cxt). */
+static Datum
+columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryContext cxt)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	MemoryContext old;
+	Jsonb	   *jb;
+	int			i;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < t->natts; i++)
+	{
+		AuditColumn *c = &t->cols[i];
+		JsonbValue	k;
+
+		if (!mask[i])
+			continue;
+		k.type = jbvString;
+		k.val.string.val = c->name;
+		k.val.string.len = strlen(c->name);
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		push_value(&ps, c, slot->tts_values[i], slot->tts_isnull[i]);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	old = MemoryContextSwitchTo(cxt);
+	jb = JsonbValueToJsonb(res);
+	MemoryContextSwitchTo(old);
+	return JsonbPGetDatum(jb);
+}
+
+/* Have two values of a column the same bytes (whatever their varlena headers)? */
+static bool
+same_value(AuditColumn *c, Datum a, bool anull, Datum b, bool bnull)
+{
+	if (anull || bnull)
+		return anull == bnull;
+	if (c->typlen == -1)
+	{
+		struct varlena *va = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
+		struct varlena *vb = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
+
+		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
+			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
+	}
+	return datumIsEqual(a, b, c->typbyval, c->typlen);
+}
+
+static const char *
+role_name_cached(int slot, Oid role)
+{
+	if (name_cache_oid[slot] != role)
+	{
+		char	   *n = GetUserNameFromId(role, false);
+
+		strlcpy(name_cache[slot], n, NAMEDATALEN);
+		name_cache_oid[slot] = role;
+	}
+	return name_cache[slot];
+}
+
+static Datum
+uuid_datum(const pg_uuid_t *u)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, u, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(copy);
+}
+
+/* ---- the row hash ---- */
+
+static void
+put_u32(StringInfo buf, uint32 v)
+{
+	unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
+
+	appendBinaryStringInfo(buf, (char *) b, 4);
+}
+
+static void
+put_u64(StringInfo buf, uint64 v)
+{
+	put_u32(buf, (uint32) (v >> 32));
+	put_u32(buf, (uint32) v);
+}
+
+static void
+put_bytes(StringInfo buf, const char *p, size_t len)
+{
+	put_u32(buf, (uint32) len);
+	appendBinaryStringInfo(buf, p, len);
+}
+
+static void
+put_varlena(StringInfo buf, Datum d)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+	put_bytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+}
+
+/*
+ * SHA-256 of the record's columns but row_hash: "hlauth audit row v1", then per column a
+ * byte 0 (NULL) or 1 followed by its value: timestamps and xids as 8 bytes, seq as 4 (big
+ * endian), uuids as 16 bytes, text and jsonb as a 4-byte length and their bytes (jsonb in
+ * its binary form), text[] as a count and each element (length 0xffffffff for NULL).
+ */
+static void
+audit_hash(const Datum *values, const bool *nulls, unsigned char out[HLA_SHA256_LEN])
+{
+	static StringInfo buf = NULL;
+	int			i;
+
+	if (buf == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		buf = makeStringInfo();
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, "hlauth audit row v1", sizeof("hlauth audit row v1"));
+	for (i = 0; i < AL_HASH; i++)
+	{
+		appendStringInfoChar(buf, nulls[i] ? 0 : 1);
+		if (nulls[i])
+			continue;
+		switch (i)
+		{
+			case AL_LOGGED_AT:
+				put_u64(buf, (uint64) DatumGetTimestampTz(values[i]));
+				break;
+			case AL_XID:
+				put_u64(buf, (uint64) DatumGetInt64(values[i]));
+				break;
+			case AL_SEQ:
+				put_u32(buf, (uint32) DatumGetInt32(values[i]));
+				break;
+			case AL_TENANT:
+			case AL_PRINCIPAL:
+			case AL_IMPERSONATOR:
+				appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(values[i])->data, UUID_LEN);
+				break;
+			case AL_CHANGED:
+				{
+					ArrayType  *arr = DatumGetArrayTypeP(values[i]);
+					Datum	   *elems;
+					bool	   *enulls;
+					int			n;
+					int			k;
+
+					deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+					put_u32(buf, (uint32) n);
+					for (k = 0; k < n; k++)
+					{
+						if (enulls[k])
+							put_u32(buf, 0xffffffff);
+						else
+							put_varlena(buf, elems[k]);
+					}
+					break;
+				}
+			default:			/* text and jsonb */
+				put_varlena(buf, values[i]);
+				break;
+		}
+	}
+	if (hla_sha256((unsigned char *) buf->data, buf->len, out) != 0)
+		elog(ERROR, "hlauth: SHA-256 failed");
+}
+
+static Datum
+bytea_datum(const unsigned char *p, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), p, len);
+	return PointerGetDatum(b);
+}
+
+/* A new record for the current transaction, in pending_cxt (caller fills the rest). */
+static AuditRecord *
+audit_new_record(AuditTable *t, int op)
+{
+	AuditRecord *r;
+	FullTransactionId fxid = GetTopFullTransactionId();
+	TimestampTz now = GetCurrentTimestamp();
+	const pg_uuid_t *principal = HlContextPrincipal();
+	const char *token = HlContextTokenId();
+	const char *method = HlContextMethod();
+	int64		day;
+
+	if (pending == NULL)
+		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditRecord) * AUDIT_BATCH);
+	r = &pending[npending];
+	memset(r->nulls, true, sizeof(r->nulls));
+
+	if (!FullTransactionIdEquals(fxid, seq_fxid))
+	{
+		seq_fxid = fxid;
+		seq_next = 0;
+	}
+	r->values[AL_LOGGED_AT] = TimestampTzGetDatum(now);
+	r->values[AL_XID] = Int64GetDatum((int64) U64FromFullTransactionId(fxid));
+	r->values[AL_SEQ] = Int32GetDatum(++seq_next);
+	r->values[AL_TABLE] = PointerGetDatum(cstring_to_text(t->qualname));
+	r->values[AL_OP] = PointerGetDatum(op_text[op]);
+	r->nulls[AL_LOGGED_AT] = r->nulls[AL_XID] = r->nulls[AL_SEQ] = false;
+	r->nulls[AL_TABLE] = r->nulls[AL_OP] = false;
+	if (principal != NULL)
+	{
+		r->values[AL_PRINCIPAL] = uuid_datum(principal);
+		r->nulls[AL_PRINCIPAL] = false;
+		if (method != NULL)
+		{
+			r->values[AL_METHOD] = PointerGetDatum(cstring_to_text(method));
+			r->nulls[AL_METHOD] = false;
+		}
+		if (token != NULL)
+		{
+			r->values[AL_TOKEN] = PointerGetDatum(cstring_to_text(token));
+			r->nulls[AL_TOKEN] = false;
+		}
+	}
+	r->values[AL_DB_USER] = PointerGetDatum(cstring_to_text(role_name_cached(0, GetSessionUserId())));
+	r->values[AL_DB_ROLE] = PointerGetDatum(cstring_to_text(role_name_cached(1, GetUserId())));
+	r->nulls[AL_DB_USER] = r->nulls[AL_DB_ROLE] = false;
+
+	day = now / USECS_PER_DAY;
+	if (now < 0 && now % USECS_PER_DAY != 0)
+		day--;
+	r->day = (int32) day;
+	r->subid = GetCurrentSubTransactionId();
+	return r;
+}
+
+static void
+audit_seal_record(AuditRecord *r)
+{
+	unsigned char h[HLA_SHA256_LEN];
+
+	audit_hash(r->values, r->nulls, h);
+	r->values[AL_HASH] = bytea_datum(h, sizeof(h));
+	r->nulls[AL_HASH] = false;
+	npending++;
+}
+
+/* ------------------------------------------------------------------------
+ * Writing the records
+ * ------------------------------------------------------------------------ */
+
+static Oid
+audit_partition(int32 day)
+{
+	Oid			nsp;
+	Oid			parent;
+	Oid			relid;
+	int			y,
+				m,
+				d;
+	char		name[NAMEDATALEN];
+
+	if (day == part_day && OidIsValid(part_oid))
+		return part_oid;
+	nsp = get_namespace_oid("hlauth", false);
+	parent = get_relname_relid("audit_log", nsp);
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	snprintf(name, sizeof(name), "audit_log_p%04d%02d%02d", y, m, d);
+	relid = get_relname_relid(name, nsp);
+	if (!OidIsValid(relid))
+		relid = get_relname_relid("audit_log_default", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(parent) ||
+		get_rel_relkind(relid) != RELKIND_RELATION || !get_rel_relispartition(relid) ||
+		get_partition_parent(relid, true) != parent)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("hlauth: no partition of hlauth.audit_log for %04d-%02d-%02d", y, m, d),
+				 errdetail("Neither %s nor the default partition hlauth.audit_log_default exists; nothing was written.", name),
+				 errhint("Run hlauth.audit_create_partitions().")));
+	part_day = day;
+	part_oid = relid;
+	return relid;
+}
+
+static void
+audit_insert(int32 day, AuditRecord *recs, int n)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;
+	CommandId	cid = GetCurrentCommandId(true);
+	int			i;
+
+	rel = try_table_open(audit_partition(day), RowExclusiveLock);
+	if (rel == NULL)
+	{
+		/* Dropped since we looked it up: look again. */
+		part_oid = InvalidOid;
+		rel = table_open(audit_partition(day), RowExclusiveLock);
+	}
+	desc = RelationGetDescr(rel);
+	if (desc->natts != AL_NATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("hlauth: audit partition \"%s\" does not have the columns of hlauth.audit_log",
+						RelationGetRelationName(rel))));
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+
+	slots = palloc(sizeof(TupleTableSlot *) * n);
+	for (i = 0; i < n; i++)
+	{
+		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+		memcpy(slots[i]->tts_values, recs[i].values, sizeof(Datum) * AL_NATTS);
+		memcpy(slots[i]->tts_isnull, recs[i].nulls, sizeof(bool) * AL_NATTS);
+		ExecStoreVirtualTuple(slots[i]);
+	}
+	table_multi_insert(rel, slots, n, cid, 0, NULL);
+	if (rri->ri_NumIndices > 0)
+	{
+		for (i = 0; i < n; i++)
+		{
+			List	   *r;
+
+#if PG_VERSION_NUM >= 160000
+			r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL, false);
+#else
+			r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+#endif
+			list_free(r);
+			ResetPerTupleExprContext(estate);
+		}
+	}
+	for (i = 0; i < n; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	pfree(slots);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+}
+
+static void
+audit_flush(void)
+{
+	int			i = 0;
+
+	while (i < npending)
+	{
+		int			j = i;
+
+		while (j < npending && pending[j].day == pending[i].day)
+			j++;
+		audit_insert(pending[i].day, &pending[i], j - i);
+		i = j;
+	}
+	audit_reset_pending();
+}
+
+/* ------------------------------------------------------------------------
+ * The triggers
+ * ------------------------------------------------------------------------ */
+
+static TriggerData *
+audit_trigger_data(FunctionCallInfo fcinfo, const char *fname, bool row)
+{
+	TriggerData *td;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() must be called as a trigger", fname)));
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) ||
+		(row ? !TRIGGER_FIRED_FOR_ROW(td->tg_event) : !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() must be an AFTER %s trigger", fname, row ? "ROW" : "STATEMENT"),
+				 errhint("Use hlauth.audit() to attach it.")));
+	return td;
+}
+
+Datum
+hlauth_audit_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = audit_trigger_data(fcinfo, "hlauth_internal.audit_row", true);
+	AuditTable *t = audit_table_get(td);
+	TupleTableSlot *oldslot = NULL;
+	TupleTableSlot *newslot = NULL;
+	TupleTableSlot *rowslot;
+	bool	   *mask;
+	AuditRecord *r;
+	int			op;
+	int			i;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		op = 0;
+		newslot = td->tg_trigslot;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		op = 1;
+		oldslot = td->tg_trigslot;
+		newslot = td->tg_newslot;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		op = 2;
+		oldslot = td->tg_trigslot;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hlauth_internal.audit_row() fires on INSERT, UPDATE and DELETE only")));
+	if (oldslot)
+		slot_getallattrs(oldslot);
+	if (newslot)
+		slot_getallattrs(newslot);
+	rowslot = newslot ? newslot : oldslot;
+
+	mask = palloc0(sizeof(bool) * t->natts);
+	if (op == 1)
+	{
+		/* Only what changed; nothing at all when nothing did. */
+		Datum	   *changed = palloc(sizeof(Datum) * t->natts);
+		int			nchanged = 0;
+		MemoryContext old;
+
+		for (i = 0; i < t->natts; i++)
+		{
+			AuditColumn *c = &t->cols[i];
+
+			if (c->dropped ||
+				same_value(c, oldslot->tts_values[i], oldslot->tts_isnull[i],
+						   newslot->tts_values[i], newslot->tts_isnull[i]))
+				continue;
+			changed[nchanged++] = CStringGetTextDatum(c->name);
+			mask[i] = !c->excluded;
+		}
+		if (nchanged == 0)
+			return PointerGetDatum(NULL);
+		old = MemoryContextSwitchTo(pending_cxt);
+		r = audit_new_record(t, op);
+		r->values[AL_CHANGED] = PointerGetDatum(construct_array(changed, nchanged, TEXTOID, -1,
+																false, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+		r->nulls[AL_CHANGED] = false;
+		r->values[AL_OLD] = columns_to_jsonb(t, oldslot, mask, pending_cxt);
+		r->values[AL_NEW] = columns_to_jsonb(t, newslot, mask, pending_cxt);
+		r->nulls[AL_OLD] = r->nulls[AL_NEW] = false;
+	}
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
+		r = audit_new_record(t, op);
+		MemoryContextSwitchTo(old);
+		for (i = 0; i < t->natts; i++)
+			mask[i] = !t->cols[i].dropped && !t->cols[i].excluded;
+		r->values[op == 0 ? AL_NEW : AL_OLD] = columns_to_jsonb(t, rowslot, mask, pending_cxt);
+		r->nulls[op == 0 ? AL_NEW : AL_OLD] = false;
+	}
+	for (i = 0; i < t->natts; i++)
+		mask[i] = t->cols[i].pk;
+	r->values[AL_PK] = columns_to_jsonb(t, rowslot, mask, pending_cxt);
+	r->nulls[AL_PK] = false;
+	if (t->tenant_att >= 0 && !rowslot->tts_isnull[t->tenant_att])
+	{
+		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
+		r->values[AL_TENANT] = uuid_datum(DatumGetUUIDP(rowslot->tts_values[t->tenant_att]));
+		r->nulls[AL_TENANT] = false;
+		MemoryContextSwitchTo(old);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
+		audit_seal_record(r);
+		MemoryContextSwitchTo(old);
+	}
+	if (npending >= AUDIT_BATCH)
+		audit_flush();
+	return PointerGetDatum(NULL);
+}
+
+Datum
+hlauth_audit_statement(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = audit_trigger_data(fcinfo, "hlauth_internal.audit_statement", false);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		AuditTable *t = audit_table_get(td);
+		MemoryContext old;
+		AuditRecord *r;
+
+		if (npending >= AUDIT_BATCH)
+			audit_flush();
+		old = MemoryContextSwitchTo(pending_cxt);
+		r = audit_new_record(t, 3);
+		if (t->tenant_att >= 0 && HlContextTenant() != NULL)
+		{
+			/* A TRUNCATE has no row: the tenant is the context's, when there is one. */
+			r->values[AL_TENANT] = uuid_datum(HlContextTenant());
+			r->nulls[AL_TENANT] = false;
+		}
+		audit_seal_record(r);
+		MemoryContextSwitchTo(old);
+	}
+	audit_flush();
+	return PointerGetDatum(NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Seals: the row hash of a stored record, the chain, the MAC
+ * ------------------------------------------------------------------------ */
+
+Datum
+hlauth_audit_row_hash(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(0);
+	TupleDesc	desc;
+	HeapTupleData tuple;
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+	unsigned char h[HLA_SHA256_LEN];
+
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
+	if (desc->natts != AL_NATTS)
+		elog(ERROR, "hlauth: an audit record has %d columns, not %d", desc->natts, AL_NATTS);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	ReleaseTupleDesc(desc);
+	audit_hash(values, nulls, h);
+	PG_RETURN_DATUM(bytea_datum(h, sizeof(h)));
+}
+
+static const char chain_start[] = "hlauth audit chain v1";
+
+Datum
+hlauth_audit_chain_step(PG_FUNCTION_ARGS)
+{
+	unsigned char buf[2 * HLA_SHA256_LEN];
+	unsigned char out[HLA_SHA256_LEN];
+	size_t		len = HLA_SHA256_LEN;
+
+	if (PG_ARGISNULL(0))
+		hla_sha256((const unsigned char *) chain_start, strlen(chain_start), buf);
+	else
+	{
+		bytea	   *state = PG_GETARG_BYTEA_PP(0);
+
+		if (VARSIZE_ANY_EXHDR(state) != HLA_SHA256_LEN)
+			elog(ERROR, "hlauth: bad audit chain state");
+		memcpy(buf, VARDATA_ANY(state), HLA_SHA256_LEN);
+	}
+	if (!PG_ARGISNULL(1))
+	{
+		bytea	   *h = PG_GETARG_BYTEA_PP(1);
+
+		/* A stored hash of the wrong length still changes the chain: it cannot match. */
+		if (VARSIZE_ANY_EXHDR(h) == HLA_SHA256_LEN)
+		{
+			memcpy(buf + HLA_SHA256_LEN, VARDATA_ANY(h), HLA_SHA256_LEN);
+			len += HLA_SHA256_LEN;
+		}
+		else
+		{
+			memset(buf + HLA_SHA256_LEN, 0xff, HLA_SHA256_LEN);
+			len += HLA_SHA256_LEN;
+		}
+	}
+	if (hla_sha256(buf, len, out) != 0)
+		elog(ERROR, "hlauth: SHA-256 failed");
+	PG_RETURN_DATUM(bytea_datum(out, sizeof(out)));
+}
+
+Datum
+hlauth_audit_chain_final(PG_FUNCTION_ARGS)
+{
+	unsigned char out[HLA_SHA256_LEN];
+
+	if (!PG_ARGISNULL(0))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	hla_sha256((const unsigned char *) chain_start, strlen(chain_start), out);
+	PG_RETURN_DATUM(bytea_datum(out, sizeof(out)));
+}
+
+Datum
+hlauth_audit_key_version(PG_FUNCTION_ARGS)
+{
+	unsigned char key[HL_KEY_LEN];
+	int			version = HlSecretPurposeKey(HL_PURPOSE_AUDIT_SEAL, 0, key);
+
+	hla_cleanse(key, sizeof(key));
+	PG_RETURN_INT32(version);
+}
+
+Datum
+hlauth_audit_mac(PG_FUNCTION_ARGS)
+{
+	text	   *msg = PG_GETARG_TEXT_PP(0);
+	int32		version = PG_GETARG_INT32(1);
+	unsigned char key[HL_KEY_LEN];
+	unsigned char mac[HLA_SHA256_LEN];
+	int			rc;
+
+	if (version < 1)
+		PG_RETURN_NULL();
+	if (HlSecretPurposeKey(HL_PURPOSE_AUDIT_SEAL, version, key) == 0)
+		PG_RETURN_NULL();
+	rc = hla_hmac_sha256(key, sizeof(key), (unsigned char *) VARDATA_ANY(msg),
+						 VARSIZE_ANY_EXHDR(msg), mac);
+	hla_cleanse(key, sizeof(key));
+	if (rc != 0)
+		elog(ERROR, "hlauth: HMAC-SHA256 failed");
+	PG_RETURN_DATUM(bytea_datum(mac, sizeof(mac)));
+}
+
+Datum
+hlauth_audit_mac_equal(PG_FUNCTION_ARGS)
+{
+	bytea	   *a;
+	bytea	   *b;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	a = PG_GETARG_BYTEA_PP(0);
+	b = PG_GETARG_BYTEA_PP(1);
+	if (VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(hla_ct_equal(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)));
+}
