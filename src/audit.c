@@ -150,6 +150,13 @@ static MemoryContext pending_cxt = NULL;
 static AuditRecord *pending = NULL;
 static int	npending = 0;
 
+/* Slots for the multi-insert, kept (their descriptor is a copy nobody pins). */
+static TupleDesc slot_desc = NULL;
+static TupleTableSlot *slot_pool[AUDIT_BATCH];
+
+/* The last table looked up (entries never move in the hash table). */
+static AuditTable *last_table = NULL;
+
 static FullTransactionId seq_fxid;
 static int32 seq_next = 0;
 
@@ -247,8 +254,6 @@ HlAuditInit(void)
 	ctl.hcxt = CacheMemoryContext;
 	audit_tables = hash_create("hlauth audited tables", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	pending_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit records",
-										ALLOCSET_DEFAULT_SIZES);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -438,6 +443,14 @@ audit_table_get(TriggerData *trigdata)
 	AuditTable *t;
 	bool		found;
 
+	if (last_table != NULL && last_table->tgoid == tgoid && last_table->valid)
+		return last_table;
+	if (pending_cxt == NULL)
+	{
+		/* Its first block (a batch's worth) is kept when it is reset. */
+		pending_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit records",
+											1024 * 1024, 1024 * 1024, 8 * 1024 * 1024);
+	}
 	t = hash_search(audit_tables, &tgoid, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -457,6 +470,7 @@ audit_table_get(TriggerData *trigdata)
 		}
 		PG_END_TRY();
 	}
+	last_table = t;
 	return t;
 }
 
@@ -770,6 +784,7 @@ audit_new_record(AuditTable *t, int op)
 
 	if (pending == NULL)
 		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditRecord) * AUDIT_BATCH);
+	Assert(npending < AUDIT_BATCH);
 	r = &pending[npending];
 	memset(r->nulls, true, sizeof(r->nulls));
 
@@ -860,6 +875,23 @@ audit_partition(int32 day)
 	return relid;
 }
 
+/* Has the partition the columns of hlauth.audit_log (as the slots were made for)? */
+static bool
+audit_desc_ok(TupleDesc desc)
+{
+	int			i;
+
+	if (desc->natts != AL_NATTS)
+		return false;
+	for (i = 0; i < AL_NATTS; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped ||
+			(slot_desc != NULL && TupleDescAttr(desc, i)->atttypid != TupleDescAttr(slot_desc, i)->atttypid))
+			return false;
+	}
+	return true;
+}
+
 static void
 audit_insert(int32 day, AuditRecord *recs, int n)
 {
@@ -879,21 +911,31 @@ audit_insert(int32 day, AuditRecord *recs, int n)
 		rel = table_open(audit_partition(day), RowExclusiveLock);
 	}
 	desc = RelationGetDescr(rel);
-	if (desc->natts != AL_NATTS)
+	if (!audit_desc_ok(desc))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("hlauth: audit partition \"%s\" does not have the columns of hlauth.audit_log",
 						RelationGetRelationName(rel))));
+
+	if (slot_desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		slot_desc = CreateTupleDescCopy(desc);
+		for (i = 0; i < AUDIT_BATCH; i++)
+			slot_pool[i] = MakeSingleTupleTableSlot(slot_desc, &TTSOpsVirtual);
+		MemoryContextSwitchTo(old);
+	}
 
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
 
-	slots = palloc(sizeof(TupleTableSlot *) * n);
+	slots = slot_pool;
 	for (i = 0; i < n; i++)
 	{
-		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+		ExecClearTuple(slots[i]);
 		memcpy(slots[i]->tts_values, recs[i].values, sizeof(Datum) * AL_NATTS);
 		memcpy(slots[i]->tts_isnull, recs[i].nulls, sizeof(bool) * AL_NATTS);
 		ExecStoreVirtualTuple(slots[i]);
@@ -915,8 +957,7 @@ audit_insert(int32 day, AuditRecord *recs, int n)
 		}
 	}
 	for (i = 0; i < n; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	pfree(slots);
+		ExecClearTuple(slots[i]);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);

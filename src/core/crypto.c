@@ -87,13 +87,26 @@ done:
 	return rc;
 }
 
+/*
+ * The digest is fetched once and its context reused (an implicit fetch per call costs more
+ * than hashing a short message). A process holds one of each: callers are single-threaded
+ * (a PostgreSQL backend, the unit tests, the fuzzer).
+ */
 int
 hla_sha256(const unsigned char *msg, size_t msglen, unsigned char out[HLA_SHA256_LEN])
 {
+	static EVP_MD *md = NULL;
+	static EVP_MD_CTX *ctx = NULL;
 	unsigned int outlen = 0;
 
-	if ((msg == NULL && msglen != 0) ||
-		EVP_Digest(NONNULL(msg), msglen, out, &outlen, EVP_sha256(), NULL) != 1 ||
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (ctx == NULL)
+		ctx = EVP_MD_CTX_new();
+	if ((msg == NULL && msglen != 0) || md == NULL || ctx == NULL ||
+		EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, NONNULL(msg), msglen) != 1 ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
 		outlen != HLA_SHA256_LEN)
 	{
 		OPENSSL_cleanse(out, HLA_SHA256_LEN);
