@@ -594,8 +594,8 @@ columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryCo
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
-	MemoryContext old;
 	Jsonb	   *jb;
+	Jsonb	   *copy;
 	int			i;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -613,10 +613,11 @@ columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryCo
 		push_value(&ps, c, slot->tts_values[i], slot->tts_isnull[i]);
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	old = MemoryContextSwitchTo(cxt);
 	jb = JsonbValueToJsonb(res);
-	MemoryContextSwitchTo(old);
-	return JsonbPGetDatum(jb);
+	/* Its buffer is a StringInfo's (1 kB at least): keep only the bytes. */
+	copy = MemoryContextAlloc(cxt, VARSIZE(jb));
+	memcpy(copy, jb, VARSIZE(jb));
+	return JsonbPGetDatum(copy);
 }
 
 /* Have two values of a column the same bytes (whatever their varlena headers)? */
