@@ -48,11 +48,14 @@ COMMENT ON COLUMN hlauth.audit_log.changed IS 'UPDATE: every column whose value 
 COMMENT ON COLUMN hlauth.audit_log.old IS 'UPDATE: the changed columns'' old values; DELETE: the row; never an excluded column''s value';
 COMMENT ON COLUMN hlauth.audit_log.new IS 'UPDATE: the changed columns'' new values; INSERT: the row; never an excluded column''s value';
 COMMENT ON COLUMN hlauth.audit_log.row_hash IS 'SHA-256 of the record''s other columns (see hlauth_internal.audit_row_hash)';
--- Seals find their rows by transaction id: a BRIN index costs next to nothing per insert
--- (and xid8 has no BRIN operator class, hence the bigint). Readers find theirs by time, which
--- the daily partitions already narrow.
-CREATE INDEX audit_log_xid_idx ON hlauth.audit_log USING brin (xid);
+-- Seals find their rows by transaction id: a BRIN index on each partition costs next to
+-- nothing per insert (and xid8 has no BRIN operator class, hence the bigint). Readers find
+-- theirs by time, which the daily partitions already narrow. The index is the partitions'
+-- own, not a partitioned index: the daily partitions are not extension members, so pg_dump
+-- dumps them with their data and their index, which a partitioned index would have made a
+-- second time on restore.
 CREATE TABLE hlauth.audit_log_default PARTITION OF hlauth.audit_log DEFAULT;
+CREATE INDEX audit_log_default_xid_idx ON hlauth.audit_log_default USING brin (xid);
 COMMENT ON TABLE hlauth.audit_log_default IS 'Audit records of days without a partition of their own (run hlauth.audit_create_partitions() ahead of time); never dropped by retention';
 REVOKE ALL ON hlauth.audit_log, hlauth.audit_log_default FROM PUBLIC;
 GRANT SELECT ON hlauth.audit_log TO PUBLIC;
@@ -214,6 +217,7 @@ BEGIN
 		EXECUTE pg_catalog.format(
 			'CREATE TABLE hlauth.%I PARTITION OF hlauth.audit_log FOR VALUES FROM (%L) TO (%L)',
 			name, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+		EXECUTE pg_catalog.format('CREATE INDEX %I ON hlauth.%I USING brin (xid)', name || '_xid_idx', name);
 		EXECUTE pg_catalog.format('REVOKE ALL ON hlauth.%I FROM PUBLIC', name);
 		made := made + 1;
 	END LOOP;
@@ -339,25 +343,35 @@ REVOKE ALL ON FUNCTION hlauth.unaudit(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth.unaudit(regclass) TO hlauth_admin;
 COMMENT ON FUNCTION hlauth.unaudit(regclass) IS 'Stops auditing a table (its records stay); recorded as a security event (hlauth_admin)';
 
--- Runs after every DDL command: the audit triggers of audited tables stay as audit() made
--- them. Nobody, a superuser included, drops, disables or changes them but through unaudit().
+-- The DDL guard of the audit. Nobody, a superuser included, drops, disables, renames or
+-- replaces an audited table's triggers but through unaudit(), renames or drops an excluded
+-- column, or drops the primary key. After every DDL command (ddl_command_end): no trigger
+-- of hlauth's name that is not hlauth's trigger, no hlauth audit trigger under another
+-- name, every excluded column still there. On drops (sql_drop): no audit trigger and no
+-- primary key of a table that stays audited. A trigger that is simply missing is allowed at
+-- ddl_command_end: pg_restore creates the two triggers one by one, and primary keys last.
 CREATE FUNCTION hlauth_internal.guard_audit() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record;
 BEGIN
-	FOR r IN SELECT a.relid, a.exclude_columns, a.tenant_column,
-					(SELECT count(*) FROM pg_catalog.pg_trigger tg
-					  WHERE tg.tgrelid = a.relid AND tg.tgparentid = 0 AND tg.tgenabled IN ('O', 'A')
-						AND ((tg.tgname = 'hlauth_audit' AND tg.tgfoid = 'hlauth_internal.audit_row()'::regprocedure
-							  AND tg.tgtype = 29)
-						  OR (tg.tgname = 'hlauth_audit_statement' AND tg.tgfoid = 'hlauth_internal.audit_statement()'::regprocedure
-							  AND tg.tgtype = 60))) AS intact,
+	FOR r IN SELECT a.relid,
 					EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.relid) AS present,
-					(SELECT pg_catalog.count(*) FROM pg_catalog.unnest(a.exclude_columns) e
+					(SELECT count(*) FROM pg_catalog.pg_trigger tg
+					  WHERE tg.tgrelid = a.relid AND tg.tgparentid = 0
+						AND CASE tg.tgname
+								WHEN 'hlauth_audit' THEN
+									tg.tgfoid <> 'hlauth_internal.audit_row()'::regprocedure
+									OR tg.tgtype <> 29 OR tg.tgenabled NOT IN ('O', 'A')
+								WHEN 'hlauth_audit_statement' THEN
+									tg.tgfoid <> 'hlauth_internal.audit_statement()'::regprocedure
+									OR tg.tgtype <> 60 OR tg.tgenabled NOT IN ('O', 'A')
+								ELSE tg.tgfoid IN ('hlauth_internal.audit_row()'::regprocedure,
+												   'hlauth_internal.audit_statement()'::regprocedure)
+							END) AS wrong,
+					(SELECT count(*) FROM pg_catalog.unnest(a.exclude_columns) e
 					  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute at
-										 WHERE at.attrelid = a.relid AND at.attname = e AND NOT at.attisdropped)) AS lost_excluded,
-					EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.relid AND i.indisprimary) AS has_pk
+										 WHERE at.attrelid = a.relid AND at.attname = e AND NOT at.attisdropped)) AS lost_excluded
 			   FROM hlauth_internal.audited_tables a LOOP
 		IF NOT r.present THEN
 			-- A dropped table: its records stay, the registration goes.
@@ -366,10 +380,10 @@ BEGIN
 				pg_catalog.jsonb_build_object('table_oid', r.relid::oid));
 			CONTINUE;
 		END IF;
-		IF r.intact <> 2 THEN
+		IF r.wrong > 0 THEN
 			RAISE EXCEPTION 'permission denied: the audit triggers of table % can only be removed by hlauth.unaudit()', r.relid
 				USING ERRCODE = '42501',
-					  DETAIL = 'Dropping, disabling, renaming or replacing hlauth_audit or hlauth_audit_statement would stop the audit quietly.',
+					  DETAIL = 'Disabling, renaming or replacing hlauth_audit or hlauth_audit_statement would stop the audit quietly.',
 					  HINT = 'An hlauth_admin can run hlauth.unaudit(), which is recorded as a security event.';
 		END IF;
 		IF r.lost_excluded > 0 THEN
@@ -378,7 +392,37 @@ BEGIN
 					  DETAIL = 'Its values would be recorded under the new name, or its exclusion lost.',
 					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new exclude_columns.';
 		END IF;
-		IF NOT r.has_pk THEN
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION hlauth_internal.guard_audit() IS 'Event trigger (ddl_command_end): refuses DDL that would disable, rename or replace the audit triggers of an audited table, or rename or drop an excluded column';
+GRANT EXECUTE ON FUNCTION hlauth_internal.guard_audit() TO PUBLIC;
+CREATE EVENT TRIGGER hlauth_guard_audit ON ddl_command_end
+	EXECUTE FUNCTION hlauth_internal.guard_audit();
+COMMENT ON EVENT TRIGGER hlauth_guard_audit IS 'hlauth: the audit triggers of audited tables change only through hlauth.audit() and hlauth.unaudit()';
+
+CREATE FUNCTION hlauth_internal.guard_audit_drop() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT a.relid, d.object_type, d.object_identity
+			   FROM pg_catalog.pg_event_trigger_dropped_objects() d
+			   JOIN hlauth_internal.audited_tables a
+				 ON a.relid::oid = pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+														  pg_catalog.quote_ident(d.address_names[2]))
+			  WHERE d.object_type IN ('trigger', 'table constraint')
+				AND pg_catalog.cardinality(d.address_names) >= 3
+	LOOP
+		IF r.object_type = 'trigger'
+		   AND r.object_identity IN ('hlauth_audit on ' || r.relid::text, 'hlauth_audit_statement on ' || r.relid::text) THEN
+			RAISE EXCEPTION 'permission denied: the audit triggers of table % can only be removed by hlauth.unaudit()', r.relid
+				USING ERRCODE = '42501',
+					  DETAIL = 'Dropping hlauth_audit or hlauth_audit_statement would stop the audit quietly.',
+					  HINT = 'An hlauth_admin can run hlauth.unaudit(), which is recorded as a security event.';
+		END IF;
+		IF r.object_type = 'table constraint'
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = r.relid AND i.indisprimary) THEN
 			RAISE EXCEPTION 'the primary key of audited table % cannot be dropped', r.relid
 				USING ERRCODE = '42501',
 					  DETAIL = 'Audit records identify their rows by it.',
@@ -387,11 +431,11 @@ BEGIN
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION hlauth_internal.guard_audit() IS 'Event trigger: refuses DDL that would remove, disable or bypass the audit of an audited table';
-GRANT EXECUTE ON FUNCTION hlauth_internal.guard_audit() TO PUBLIC;
-CREATE EVENT TRIGGER hlauth_guard_audit ON ddl_command_end
-	EXECUTE FUNCTION hlauth_internal.guard_audit();
-COMMENT ON EVENT TRIGGER hlauth_guard_audit IS 'hlauth: the audit triggers of audited tables change only through hlauth.audit() and hlauth.unaudit()';
+COMMENT ON FUNCTION hlauth_internal.guard_audit_drop() IS 'Event trigger (sql_drop): refuses dropping the audit triggers or the primary key of a table that stays audited';
+GRANT EXECUTE ON FUNCTION hlauth_internal.guard_audit_drop() TO PUBLIC;
+CREATE EVENT TRIGGER hlauth_guard_audit_drop ON sql_drop
+	EXECUTE FUNCTION hlauth_internal.guard_audit_drop();
+COMMENT ON EVENT TRIGGER hlauth_guard_audit_drop IS 'hlauth: the audit triggers and primary key of an audited table are not dropped but through hlauth.unaudit()';
 
 -- ---- seals ----
 CREATE FUNCTION hlauth.audit_seal() RETURNS hlauth.audit_seals
