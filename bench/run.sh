@@ -403,6 +403,12 @@ fi
 hl_deps
 hl_log "building and installing hlauth"
 hl_build_install
+# ---- audit benchmark hook (bench/audit.sh): BENCH_ONLY=audit runs only the audit part ----
+if [ "${BENCH_ONLY:-}" = audit ]; then
+	BENCH_AUDIT_BUILD=0 bash bench/audit.sh
+	exit $?
+fi
+# ---- end of audit benchmark hook ----
 if [ "$BENCH_PROFILE" = 1 ] && ! command -v valgrind >/dev/null; then
 	hl_log "installing valgrind (BENCH_PROFILE=1)"
 	DEBIAN_FRONTEND=noninteractive hl_root apt-get install -y -qq --no-install-recommends valgrind >/dev/null \
@@ -437,5 +443,12 @@ else
 	bash bench/run.sh --cluster-part "$scratch" | tee "bench/results/$stamp.txt"
 	rc=${PIPESTATUS[0]}
 fi
+# ---- audit benchmark hook (bench/audit.sh): after the isolation benchmark, same report file;
+# BENCH_ONLY=isolation skips it ----
+if [ "$rc" = 0 ] && [ "${BENCH_ONLY:-}" != isolation ]; then
+	BENCH_AUDIT_BUILD=0 BENCH_AUDIT_REPORT="bench/results/$stamp.txt" BENCH_GIT="$BENCH_GIT" bash bench/audit.sh
+	rc=$?
+fi
+# ---- end of audit benchmark hook ----
 [ "$rc" = 0 ] && hl_log "report saved in bench/results/$stamp.txt"
 exit "$rc"
