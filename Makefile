@@ -22,7 +22,8 @@ OBJS = \
 	src/secret.o \
 	src/rbac.o \
 	src/apikey.o \
-	src/audit.o
+	src/audit.o \
+	src/authfail.o
 
 # Install scripts. hlauth--0.1.0.sql is the first version, frozen. Each later version's
 # objects live in src/sql/<version>/*.sql (applied in name order): the upgrade script is

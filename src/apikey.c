@@ -693,8 +693,10 @@ key_touch(KeyEntry *e, TimestampTz now)
 /* ---- authenticate ---- */
 
 static void pg_attribute_noreturn()
-authentication_failed(void)
+authentication_failed(HlAuthFailReason reason, const char *key_id)
 {
+	/* A security event (rate-limited), written by a worker: this transaction is lost. */
+	HlAuthFailNote(reason, key_id);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("authentication failed"),
@@ -766,16 +768,17 @@ authenticate_key(FunctionCallInfo fcinfo)
 
 	HlRefuseBypassRoles();
 	if (PG_ARGISNULL(0))
-		authentication_failed();
+		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
 	key = PG_GETARG_TEXT_PP(0);
 	str = VARDATA_ANY(key);
 	len = VARSIZE_ANY_EXHDR(key);
 
 	/* Garbage, typos and other environments' keys never reach a table. */
-	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK ||
-		k.prefix_len != strlen(api_key_prefix) ||
+	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK)
+		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
+	if (k.prefix_len != strlen(api_key_prefix) ||
 		memcmp(k.prefix, api_key_prefix, k.prefix_len) != 0)
-		authentication_failed();
+		authentication_failed(HL_AUTHFAIL_WRONG_PREFIX, NULL);
 
 	e = key_lookup(k.id);
 
@@ -792,14 +795,20 @@ authenticate_key(FunctionCallInfo fcinfo)
 		ok = false;
 	}
 	hla_cleanse(hash, sizeof(hash));
+	if (!e->found)
+		authentication_failed(HL_AUTHFAIL_UNKNOWN_KEY, NULL);
 	if (!ok)
-		authentication_failed();
-	if (e->revoked || now >= e->expires_at || now >= e->retire_at)
-		authentication_failed();
+		authentication_failed(HL_AUTHFAIL_BAD_SECRET, e->key_id);
+	if (e->revoked)
+		authentication_failed(HL_AUTHFAIL_REVOKED, e->key_id);
+	if (now >= e->expires_at)
+		authentication_failed(HL_AUTHFAIL_EXPIRED, e->key_id);
+	if (now >= e->retire_at)
+		authentication_failed(HL_AUTHFAIL_ROTATED_OUT, e->key_id);
 	if (!HlTenantResolve(&e->tenant, &path) || !path.active)
-		authentication_failed();
+		authentication_failed(HL_AUTHFAIL_TENANT_INACTIVE, e->key_id);
 	if (!HlPrincipalActive(&e->principal))
-		authentication_failed();
+		authentication_failed(HL_AUTHFAIL_PRINCIPAL_SUSPENDED, e->key_id);
 
 	effective = HlEffectiveScopes(&e->principal, &e->tenant);
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id,

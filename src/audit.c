@@ -15,8 +15,8 @@
  * can never write it themselves.
  *
  * Records still in memory belong to their (sub)transaction: an aborted subtransaction
- * drops its own, an aborted transaction all of them; a transaction that would commit with
- * records unwritten fails instead (fail closed).
+ * drops its own, an aborted transaction all of them; any left when the transaction commits
+ * (a statement whose statement trigger did not fire) are written just before it does.
  *
  * The row hash is SHA-256 over a length-prefixed encoding of every other column of the
  * record, in column order; hlauth_internal.audit_row_hash() recomputes it from a stored
@@ -207,20 +207,26 @@ audit_reset_pending(void)
 		MemoryContextReset(pending_cxt);
 }
 
+static void audit_flush(void);
+
 static void
 audit_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * Records of a statement whose statement trigger did not fire (a statement
+			 * trigger missing on a partition made in this transaction, say) are written
+			 * now, before the commit, so no change commits without them. An error here
+			 * aborts the transaction: fail closed.
+			 */
 			if (npending > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("hlauth: %d audit records were not written", npending),
-						 errdetail("The transaction is aborted rather than committed without its audit records."),
-						 errhint("The audit triggers hlauth_audit and hlauth_audit_statement must both fire; see hlauth.audit().")));
+				audit_flush();
+			break;
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:

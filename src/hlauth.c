@@ -22,5 +22,6 @@ _PG_init(void)
 	HlRbacInit();
 	HlApiKeyInit();
 	HlAuditInit();
+	HlAuthFailInit();
 	MarkGUCPrefixReserved("hlauth");
 }

@@ -90,6 +90,31 @@ extern const char *HlContextTokenId(void);
 /* How the current context was established ("set_principal", "api_key"), or NULL. */
 extern const char *HlContextMethod(void);
 
+/* ---- authfail.c: security events for failed authentications ---- */
+
+typedef enum HlAuthFailReason
+{
+	HL_AUTHFAIL_MALFORMED = 0,
+	HL_AUTHFAIL_WRONG_PREFIX,
+	HL_AUTHFAIL_UNKNOWN_KEY,
+	HL_AUTHFAIL_BAD_SECRET,
+	HL_AUTHFAIL_REVOKED,
+	HL_AUTHFAIL_EXPIRED,
+	HL_AUTHFAIL_ROTATED_OUT,
+	HL_AUTHFAIL_TENANT_INACTIVE,
+	HL_AUTHFAIL_PRINCIPAL_SUSPENDED,
+	HL_AUTHFAIL_NREASONS
+} HlAuthFailReason;
+
+extern void HlAuthFailInit(void);
+
+/*
+ * Note a failed authentication (before raising 28000): a rate-limited security event
+ * auth.failed, written by a background worker so that it outlives the failing transaction.
+ * key_id is the id of a known key, NULL for any other failure. Never raises.
+ */
+extern void HlAuthFailNote(HlAuthFailReason reason, const char *key_id);
+
 /* ---- audit.c: the audit trigger ---- */
 
 extern void HlAuditInit(void);

@@ -214,9 +214,17 @@ BEGIN
 		name := 'audit_log_p' || pg_catalog.to_char(d, 'YYYYMMDD');
 		CONTINUE WHEN pg_catalog.to_regclass('hlauth.' || name) IS NOT NULL
 				   OR EXISTS (SELECT 1 FROM hlauth.audit_dropped_partitions p WHERE p.partition = name);
-		EXECUTE pg_catalog.format(
-			'CREATE TABLE hlauth.%I PARTITION OF hlauth.audit_log FOR VALUES FROM (%L) TO (%L)',
-			name, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+		BEGIN
+			EXECUTE pg_catalog.format(
+				'CREATE TABLE hlauth.%I PARTITION OF hlauth.audit_log FOR VALUES FROM (%L) TO (%L)',
+				name, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+		EXCEPTION WHEN check_violation THEN
+			-- Records of that day are already in the default partition (this function did not
+			-- run in time): they stay there, and so do the day's next ones.
+			RAISE WARNING 'audit partition % cannot be created: the default partition holds records of %', name, d
+				USING HINT = 'Run hlauth.audit_create_partitions() daily, ahead of time.';
+			CONTINUE;
+		END;
 		EXECUTE pg_catalog.format('CREATE INDEX %I ON hlauth.%I USING brin (xid)', name || '_xid_idx', name);
 		EXECUTE pg_catalog.format('REVOKE ALL ON hlauth.%I FROM PUBLIC', name);
 		made := made + 1;
@@ -288,12 +296,14 @@ BEGIN
 	-- Unregistered first, so the DDL guard lets the old triggers go.
 	DELETE FROM hlauth_internal.audited_tables a WHERE a.relid = tbl;
 	PERFORM hlauth_internal.drop_audit_triggers(tbl);
-	args := pg_catalog.concat_ws(', ', pg_catalog.quote_literal(coalesce(tcol, '')),
-		(SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e), ', ') FROM pg_catalog.unnest(exclude_columns) e));
+	args := hlauth_internal.audit_trigger_args(exclude_columns, tcol);
 	EXECUTE pg_catalog.format('CREATE TRIGGER hlauth_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
 							  'FOR EACH ROW EXECUTE FUNCTION hlauth_internal.audit_row(%s)', tbl, args);
 	EXECUTE pg_catalog.format('CREATE TRIGGER hlauth_audit_statement AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
 							  'FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.audit_statement(%s)', tbl, args);
+	-- Statement triggers are not cloned to partitions: a statement naming a partition needs
+	-- its own (the DDL guard adds it to partitions made or attached later).
+	PERFORM hlauth_internal.audit_partition_triggers(tbl, args);
 	INSERT INTO hlauth_internal.audited_tables (relid, exclude_columns, tenant_column)
 	VALUES (tbl, exclude_columns, tcol);
 	PERFORM hlauth_internal.emit_event('audit.enabled', NULL,
@@ -312,15 +322,54 @@ COMMENT ON FUNCTION hlauth.audit(regclass, name[], name) IS 'Audits a table: eve
 CREATE FUNCTION hlauth_internal.drop_audit_triggers(tbl regclass) RETURNS void
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	t name;
+	t record;
 BEGIN
-	FOR t IN SELECT tg.tgname FROM pg_catalog.pg_trigger tg
-			  WHERE tg.tgrelid = tbl AND NOT tg.tgisinternal AND tg.tgparentid = 0
-				AND tg.tgname IN ('hlauth_audit', 'hlauth_audit_statement') LOOP
-		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t, tbl);
+	-- The row trigger's clones go with it; the partitions' statement triggers are their own.
+	FOR t IN SELECT tg.tgname, tg.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger tg
+			  WHERE tg.tgrelid IN (SELECT x.x FROM hlauth_internal.audit_tree(tbl) x)
+				AND NOT tg.tgisinternal AND tg.tgparentid = 0
+				AND tg.tgname IN ('hlauth_audit', 'hlauth_audit_statement')
+			  ORDER BY tg.tgrelid = tbl LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
 	END LOOP;
 END
 $$;
+
+-- The table and, when it is partitioned, every partition of it at any depth
+-- (pg_partition_tree() returns nothing for a table that is not partitioned).
+CREATE FUNCTION hlauth_internal.audit_tree(tbl regclass) RETURNS SETOF regclass
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT tbl UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.audit_tree(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.audit_tree(regclass) IS 'A table and all its partitions (internal)';
+
+-- The statement trigger on every partition of tbl that lacks it (args: audit()'s arguments).
+CREATE FUNCTION hlauth_internal.audit_partition_triggers(tbl regclass, args text) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p
+				 WHERE p.relid <> tbl
+				   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+									WHERE tg.tgrelid = p.relid AND tg.tgname = 'hlauth_audit_statement') LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER hlauth_audit_statement AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+								  'FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.audit_statement(%s)', part, args);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.audit_partition_triggers(regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.audit_partition_triggers(regclass, text) IS 'Gives every partition of an audited table the audit statement trigger (internal)';
+
+-- audit()'s trigger arguments for a registered table.
+CREATE FUNCTION hlauth_internal.audit_trigger_args(exclude_columns name[], tenant_column name) RETURNS text
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.concat_ws(', ', pg_catalog.quote_literal(coalesce(tenant_column, '')),
+		(SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e), ', ') FROM pg_catalog.unnest(exclude_columns) e))
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.audit_trigger_args(name[], name) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.audit_trigger_args(name[], name) IS 'The arguments audit() gives the audit triggers (internal)';
 REVOKE ALL ON FUNCTION hlauth_internal.drop_audit_triggers(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.drop_audit_triggers(regclass) IS 'Drops hlauth''s audit triggers on a table (internal)';
 
@@ -355,23 +404,8 @@ CREATE FUNCTION hlauth_internal.guard_audit() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
-	FOR r IN SELECT a.relid,
-					EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.relid) AS present,
-					(SELECT count(*) FROM pg_catalog.pg_trigger tg
-					  WHERE tg.tgrelid = a.relid AND tg.tgparentid = 0
-						AND CASE tg.tgname
-								WHEN 'hlauth_audit' THEN
-									tg.tgfoid <> 'hlauth_internal.audit_row()'::regprocedure
-									OR tg.tgtype <> 29 OR tg.tgenabled NOT IN ('O', 'A')
-								WHEN 'hlauth_audit_statement' THEN
-									tg.tgfoid <> 'hlauth_internal.audit_statement()'::regprocedure
-									OR tg.tgtype <> 60 OR tg.tgenabled NOT IN ('O', 'A')
-								ELSE tg.tgfoid IN ('hlauth_internal.audit_row()'::regprocedure,
-												   'hlauth_internal.audit_statement()'::regprocedure)
-							END) AS wrong,
-					(SELECT count(*) FROM pg_catalog.unnest(a.exclude_columns) e
-					  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute at
-										 WHERE at.attrelid = a.relid AND at.attname = e AND NOT at.attisdropped)) AS lost_excluded
+	FOR r IN SELECT a.relid, a.exclude_columns, a.tenant_column,
+					EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.relid) AS present
 			   FROM hlauth_internal.audited_tables a LOOP
 		IF NOT r.present THEN
 			-- A dropped table: its records stay, the registration goes.
@@ -380,22 +414,43 @@ BEGIN
 				pg_catalog.jsonb_build_object('table_oid', r.relid::oid));
 			CONTINUE;
 		END IF;
-		IF r.wrong > 0 THEN
+		-- On the table and on every partition of it (row triggers are cloned there).
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+					WHERE tg.tgrelid IN (SELECT x.x FROM hlauth_internal.audit_tree(r.relid) x)
+					  AND CASE tg.tgname
+							  WHEN 'hlauth_audit' THEN
+								  tg.tgfoid <> 'hlauth_internal.audit_row()'::regprocedure
+								  OR tg.tgtype <> 29 OR tg.tgenabled NOT IN ('O', 'A')
+							  WHEN 'hlauth_audit_statement' THEN
+								  tg.tgfoid <> 'hlauth_internal.audit_statement()'::regprocedure
+								  OR tg.tgtype <> 60 OR tg.tgenabled NOT IN ('O', 'A')
+							  ELSE tg.tgfoid IN ('hlauth_internal.audit_row()'::regprocedure,
+												 'hlauth_internal.audit_statement()'::regprocedure)
+						  END) THEN
 			RAISE EXCEPTION 'permission denied: the audit triggers of table % can only be removed by hlauth.unaudit()', r.relid
 				USING ERRCODE = '42501',
-					  DETAIL = 'Disabling, renaming or replacing hlauth_audit or hlauth_audit_statement would stop the audit quietly.',
+					  DETAIL = 'Disabling, renaming or replacing hlauth_audit or hlauth_audit_statement, on the table or a partition of it, would stop the audit quietly.',
 					  HINT = 'An hlauth_admin can run hlauth.unaudit(), which is recorded as a security event.';
 		END IF;
-		IF r.lost_excluded > 0 THEN
-			RAISE EXCEPTION 'an excluded column of audited table % would be renamed or dropped', r.relid
+		IF EXISTS (SELECT 1 FROM pg_catalog.unnest(r.exclude_columns || r.tenant_column) e
+					WHERE e IS NOT NULL
+					  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute at
+									   WHERE at.attrelid = r.relid AND at.attname = e AND NOT at.attisdropped
+										 AND (e IS DISTINCT FROM r.tenant_column OR at.atttypid = 'uuid'::regtype))) THEN
+			RAISE EXCEPTION 'an excluded column or the tenant column of audited table % would be renamed, dropped or retyped', r.relid
 				USING ERRCODE = '42501',
-					  DETAIL = 'Its values would be recorded under the new name, or its exclusion lost.',
-					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new exclude_columns.';
+					  DETAIL = 'An excluded column''s values would be recorded under its new name; without its tenant column, no write to the table could be recorded.',
+					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new columns.';
+		END IF;
+		-- A partition made or attached since: it gets the statement trigger too.
+		IF r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p') THEN
+			PERFORM hlauth_internal.audit_partition_triggers(r.relid,
+				hlauth_internal.audit_trigger_args(r.exclude_columns, r.tenant_column));
 		END IF;
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION hlauth_internal.guard_audit() IS 'Event trigger (ddl_command_end): refuses DDL that would disable, rename or replace the audit triggers of an audited table, or rename or drop an excluded column';
+COMMENT ON FUNCTION hlauth_internal.guard_audit() IS 'Event trigger (ddl_command_end): refuses DDL that would disable, rename or replace the audit triggers of an audited table or its partitions, or rename, drop or retype an excluded column or its tenant column; gives new partitions the statement trigger';
 GRANT EXECUTE ON FUNCTION hlauth_internal.guard_audit() TO PUBLIC;
 CREATE EVENT TRIGGER hlauth_guard_audit ON ddl_command_end
 	EXECUTE FUNCTION hlauth_internal.guard_audit();
@@ -406,22 +461,23 @@ CREATE FUNCTION hlauth_internal.guard_audit_drop() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
-	FOR r IN SELECT a.relid, d.object_type, d.object_identity
+	FOR r IN SELECT a.relid, d.object_type, d.object_identity, t.relid AS rel
 			   FROM pg_catalog.pg_event_trigger_dropped_objects() d
+			   CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
+																 pg_catalog.quote_ident(d.address_names[2])) AS relid) t
 			   JOIN hlauth_internal.audited_tables a
-				 ON a.relid::oid = pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
-														  pg_catalog.quote_ident(d.address_names[2]))
+				 ON t.relid::oid IN (SELECT tt::oid FROM hlauth_internal.audit_tree(a.relid) tt)
 			  WHERE d.object_type IN ('trigger', 'table constraint')
 				AND pg_catalog.cardinality(d.address_names) >= 3
 	LOOP
 		IF r.object_type = 'trigger'
-		   AND r.object_identity IN ('hlauth_audit on ' || r.relid::text, 'hlauth_audit_statement on ' || r.relid::text) THEN
+		   AND r.object_identity IN ('hlauth_audit on ' || r.rel::text, 'hlauth_audit_statement on ' || r.rel::text) THEN
 			RAISE EXCEPTION 'permission denied: the audit triggers of table % can only be removed by hlauth.unaudit()', r.relid
 				USING ERRCODE = '42501',
 					  DETAIL = 'Dropping hlauth_audit or hlauth_audit_statement would stop the audit quietly.',
 					  HINT = 'An hlauth_admin can run hlauth.unaudit(), which is recorded as a security event.';
 		END IF;
-		IF r.object_type = 'table constraint'
+		IF r.object_type = 'table constraint' AND r.rel::oid = r.relid::oid
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = r.relid AND i.indisprimary) THEN
 			RAISE EXCEPTION 'the primary key of audited table % cannot be dropped', r.relid
 				USING ERRCODE = '42501',
@@ -452,9 +508,11 @@ BEGIN
 	-- Seals form a chain: one at a time.
 	LOCK TABLE hlauth.audit_seals IN SHARE ROW EXCLUSIVE MODE;
 	SELECT * INTO prev FROM hlauth.audit_seals ORDER BY id DESC LIMIT 1;
-	s.started_at := pg_catalog.clock_timestamp();
-	-- A new statement, so a snapshot taken after started_at: every transaction below its
-	-- xmin has ended, and every one that wrote a record before started_at is below its xmax.
+	-- The transaction's start: every snapshot it takes (READ COMMITTED: this statement's;
+	-- REPEATABLE READ: its first statement's) is taken after it. So every transaction below
+	-- the snapshot's xmin has ended, and every one that wrote a record before started_at is
+	-- below its xmax.
+	s.started_at := pg_catalog.now();
 	snap := pg_catalog.pg_current_snapshot();
 	s.xid_from := coalesce(prev.xid_to, 0);
 	s.xid_to := pg_catalog.pg_snapshot_xmin(snap)::text::bigint;
@@ -629,3 +687,30 @@ $$;
 REVOKE ALL ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) TO hlauth_admin;
 COMMENT ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) IS 'Retention: drops the daily audit partitions whose day ended before older_than and whose records are all sealed; returns their names (hlauth_admin)';
+
+-- The protection of a protected table does not include its audit triggers: audit() and
+-- unaudit() change those (hlauth_guard_audit guards them), not the protection. Same
+-- fingerprint as 0.1.0's otherwise; the stored fingerprints are recomputed with it.
+CREATE OR REPLACE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT concat_ws(' | ',
+		-- its name (a renamed table could be replaced by an unprotected one) and RLS flags
+		(SELECT c.relnamespace::text || '.' || quote_ident(c.relname) || ':' ||
+				c.relrowsecurity::text || '/' || c.relforcerowsecurity::text
+		   FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl),
+		-- its parents (made a child of another table, its rows would be read through that one)
+		(SELECT 'inherits:' || string_agg(i.inhparent::oid::text, ',' ORDER BY i.inhparent)
+		   FROM pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl),
+		(SELECT string_agg(concat_ws(':', p.polname, p.polcmd, p.polpermissive, p.polroles::text,
+									 pg_get_expr(p.polqual, p.polrelid),
+									 pg_get_expr(p.polwithcheck, p.polrelid)), '; ' ORDER BY p.polname)
+		   FROM pg_policy p
+		  WHERE p.polrelid OPERATOR(pg_catalog.=) tbl),
+		(SELECT string_agg(t.tgname::text || ':' || t.tgenabled::text || ':' || t.tgfoid::regproc::text, '; ' ORDER BY t.tgname)
+		   FROM pg_trigger t
+		  WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND NOT t.tgisinternal
+			AND NOT (t.tgname IN ('hlauth_audit', 'hlauth_audit_statement')
+					 AND t.tgfoid IN ('hlauth_internal.audit_row()'::regprocedure,
+									  'hlauth_internal.audit_statement()'::regprocedure))))
+$$;
+UPDATE hlauth_internal.protected_tables pt SET fingerprint = hlauth_internal.protection_fingerprint(pt.relid);
