@@ -105,7 +105,7 @@ HlAuthFailInit(void)
 							&event_interval_s,
 							60, 1, 86400,
 							PGC_SUSET,
-							GUC_UNIT_S,
+							GUC_UNIT_S | GUC_SUPERUSER_ONLY,
 							NULL, NULL, NULL);
 }
 
