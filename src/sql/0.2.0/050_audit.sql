@@ -505,6 +505,15 @@ DECLARE
 	total bigint := 0;
 BEGIN
 	PERFORM hlauth_internal.require_admin('seal the audit log');
+	-- A seal must see the seal before it, committed a moment ago: a snapshot taken before the
+	-- lock below (REPEATABLE READ, SERIALIZABLE) would not, and would start a second chain.
+	IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'hlauth.audit_seal() runs only at the READ COMMITTED isolation level'
+			USING ERRCODE = '25001',
+				  DETAIL = pg_catalog.format('This transaction is %s: its snapshot may not show the latest seal.',
+											 pg_catalog.current_setting('transaction_isolation')),
+				  HINT = 'Call it in a READ COMMITTED transaction (the default), on its own.';
+	END IF;
 	-- Seals form a chain: one at a time.
 	LOCK TABLE hlauth.audit_seals IN SHARE ROW EXCLUSIVE MODE;
 	SELECT * INTO prev FROM hlauth.audit_seals ORDER BY id DESC LIMIT 1;
