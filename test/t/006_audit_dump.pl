@@ -55,6 +55,13 @@ CREATE TABLE notes (account_id uuid NOT NULL, id int NOT NULL, body text, PRIMAR
 SELECT hlauth.protect('notes');
 SELECT hlauth.audit('notes');
 
+CREATE TABLE parted (region int NOT NULL, id int NOT NULL, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+SELECT hlauth.audit('parted');
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES IN (2);
+INSERT INTO parted VALUES (1, 1, 'one'), (2, 1, 'two');
+INSERT INTO parted_2 VALUES (2, 2, 'two, direct');
+
 INSERT INTO things VALUES
 	(1, 'a0d10000-0000-0000-0000-000000000002', 1.50, 0.25, '{"b": [1, 2.0, {"c": null}], "a": "x"}',
 	 '2026-01-02 03:04:05.678+02', '2026-01-02', '{a,"b c"}', 'label', true, 'hash-1'),
@@ -74,9 +81,14 @@ my $records_sql = q{SELECT string_agg(concat_ws('|', table_name, op, pk, tenant_
 												 encode(row_hash, 'hex')), E'\n' ORDER BY xid, seq)
 					  FROM hlauth.audit_log};
 my $src_records = $node->safe_psql('src', $records_sql);
-is($node->safe_psql('src', 'SELECT count(*) FROM hlauth.audit_log'), '9', '9 audit records in the source');
+is($node->safe_psql('src', 'SELECT count(*) FROM hlauth.audit_log'), '12', '12 audit records in the source');
 is($node->safe_psql('src', 'SELECT ok, seals_checked, rows_checked FROM hlauth.audit_verify()'),
-	't|1|8', 'the source verifies: 1 seal over 8 records');
+	't|1|11', 'the source verifies: 1 seal over 11 records');
+is( $node->safe_psql('src',
+		q{SELECT string_agg(tgrelid::regclass || ':' || tgname, ',' ORDER BY tgrelid::regclass::text, tgname)
+		    FROM pg_trigger WHERE tgname LIKE 'hlauth_audit%' AND tgrelid::regclass::text LIKE 'parted%'}),
+	'parted:hlauth_audit,parted:hlauth_audit_statement,parted_1:hlauth_audit,parted_1:hlauth_audit_statement,parted_2:hlauth_audit,parted_2:hlauth_audit_statement',
+	'a partitioned table: its partitions, the one made after audit() too, have both triggers');
 unlike($src_records, qr/hash-1|hash-2|hash-3/, 'no excluded value in the records');
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
@@ -95,16 +107,18 @@ is($node->safe_psql('dst', $records_sql), $src_records,
 is($node->safe_psql('dst', 'SELECT count(*) FROM hlauth.audit_log WHERE hlauth_internal.audit_row_hash(audit_log) <> row_hash'),
 	'0', 'every restored record still matches its hash');
 is($node->safe_psql('dst', 'SELECT ok, seals_checked, rows_checked, problem FROM hlauth.audit_verify()'),
-	't|1|8|', 'the restored seal verifies');
+	't|1|11|', 'the restored seal verifies');
 is( $node->safe_psql('dst',
 		q{SELECT string_agg(tgrelid::regclass || ':' || tgname, ',' ORDER BY tgrelid::regclass::text, tgname)
-		    FROM pg_trigger WHERE tgname LIKE 'hlauth_audit%' AND tgparentid = 0}),
-	'notes:hlauth_audit,notes:hlauth_audit_statement,things:hlauth_audit,things:hlauth_audit_statement',
-	'both audit triggers are back on both tables');
+		    FROM pg_trigger WHERE tgname LIKE 'hlauth_audit%'}),
+	'notes:hlauth_audit,notes:hlauth_audit_statement,parted:hlauth_audit,parted:hlauth_audit_statement,'
+	  . 'parted_1:hlauth_audit,parted_1:hlauth_audit_statement,parted_2:hlauth_audit,parted_2:hlauth_audit_statement,'
+	  . 'things:hlauth_audit,things:hlauth_audit_statement',
+	'every audit trigger is back, once: on both tables, the partitioned one and its partitions');
 is( $node->safe_psql('dst',
 		q{SELECT string_agg(relid::text || ':' || exclude_columns::text || ':' || coalesce(tenant_column, '-'), ',' ORDER BY relid::text)
 		    FROM hlauth.audited_tables}),
-	'notes:{}:account_id,things:{password_hash}:account_id', 'the registrations are back');
+	'notes:{}:account_id,parted:{}:-,things:{password_hash}:account_id', 'the registrations are back');
 
 $node->safe_psql('dst', q{
 UPDATE things SET label = 'after restore', password_hash = 'hash-4' WHERE id = 1;
@@ -113,9 +127,9 @@ SELECT hlauth.audit_seal();
 is( $node->safe_psql('dst',
 		q{SELECT op || ' ' || new::text || ' ' || changed::text FROM hlauth.audit_log ORDER BY xid DESC, seq DESC LIMIT 1}),
 	'UPDATE {"label": "after restore"} {label,password_hash}', 'a write after the restore is recorded');
-is($node->safe_psql('dst', 'SELECT count(*) FROM hlauth.audit_log'), '10', 'restoring wrote no records of its own');
+is($node->safe_psql('dst', 'SELECT count(*) FROM hlauth.audit_log'), '13', 'restoring wrote no records of its own');
 is($node->safe_psql('dst', 'SELECT ok, seals_checked, rows_checked FROM hlauth.audit_verify()'),
-	't|2|10', 'the restored chain continues: 2 seals over 10 records verify');
+	't|2|13', 'the restored chain continues: 2 seals over 13 records verify');
 
 my ($ret, $out, $err) = $node->psql('dst', 'DROP TRIGGER hlauth_audit ON things');
 isnt($ret, 0, 'DROP TRIGGER hlauth_audit is refused in the restored database');

@@ -442,8 +442,13 @@ BEGIN
 					  DETAIL = 'An excluded column''s values would be recorded under its new name; without its tenant column, no write to the table could be recorded.',
 					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new columns.';
 		END IF;
-		-- A partition made or attached since: it gets the statement trigger too.
-		IF r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p') THEN
+		-- A partition made since (CREATE TABLE ... PARTITION OF) gets the statement trigger
+		-- too. Not on other commands: pg_restore creates the partitions' own statement
+		-- triggers after their primary keys (ALTER TABLE), and would find them made. A
+		-- partition attached later gets it from audit() run again; until then its direct
+		-- writes are recorded at commit and a TRUNCATE naming it is not.
+		IF TG_TAG = 'CREATE TABLE'
+		   AND r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p') THEN
 			PERFORM hlauth_internal.audit_partition_triggers(r.relid,
 				hlauth_internal.audit_trigger_args(r.exclude_columns, r.tenant_column));
 		END IF;
