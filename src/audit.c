@@ -133,6 +133,8 @@ typedef struct AuditTable
 	char	   *qualname;
 	int			natts;
 	AuditColumn *cols;
+	int		   *order;			/* the live columns in jsonb key order */
+	int			nlive;
 	int			tenant_att;		/* 0-based, -1 for none */
 } AuditTable;
 
@@ -170,6 +172,15 @@ static char name_cache[2][NAMEDATALEN];
 
 static text *op_text[4];
 
+/*
+ * Text values the records of a batch share (they live in pending_cxt, so they go with it):
+ * the table name of the last table, the names of the last session and current roles.
+ */
+static const AuditTable *shared_table = NULL;
+static Datum shared_table_name;
+static Oid	shared_role_oid[2] = {InvalidOid, InvalidOid};
+static Datum shared_role_name[2];
+
 /* ------------------------------------------------------------------------
  * Caches and their invalidation
  * ------------------------------------------------------------------------ */
@@ -196,11 +207,14 @@ static void
 audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	name_cache_oid[0] = name_cache_oid[1] = InvalidOid;
+	shared_role_oid[0] = shared_role_oid[1] = InvalidOid;
 }
 
 static void
 audit_reset_pending(void)
 {
+	shared_table = NULL;
+	shared_role_oid[0] = shared_role_oid[1] = InvalidOid;
 	npending = 0;
 	pending = NULL;
 	if (pending_cxt != NULL)
@@ -314,6 +328,18 @@ audit_category(Oid typid)
 		!OidIsValid(get_element_type(typid)))
 		return CAT_OUTPUT;
 	return CAT_TO_JSONB;
+}
+
+/* The order of jsonb object keys: shorter first, then by bytes. */
+static int
+jsonb_key_cmp(const char *a, const char *b)
+{
+	size_t		la = strlen(a);
+	size_t		lb = strlen(b);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return memcmp(a, b, la);
 }
 
 static void
@@ -438,6 +464,20 @@ audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 				 errmsg("tenant column \"%s\" of audited table \"%s\" does not exist",
 						tenant_name, RelationGetRelationName(rel)),
 				 errhint("Run hlauth.audit() on the table again.")));
+	/* jsonb sorts an object's keys by length, then bytes: build objects in that order. */
+	t->order = palloc(sizeof(int) * desc->natts);
+	t->nlive = 0;
+	for (i = 0; i < desc->natts; i++)
+	{
+		int			j;
+
+		if (t->cols[i].dropped)
+			continue;
+		for (j = t->nlive; j > 0 && jsonb_key_cmp(t->cols[t->order[j - 1]].name, t->cols[i].name) > 0; j--)
+			t->order[j] = t->order[j - 1];
+		t->order[j] = i;
+		t->nlive++;
+	}
 	MemoryContextSwitchTo(old);
 	t->valid = true;
 }
@@ -594,32 +634,151 @@ push_value(JsonbParseState **ps, AuditColumn *c, Datum d, bool isnull)
 	}
 }
 
+/*
+ * A column's value as a scalar JsonbValue, when it is one (false for a nested container:
+ * the caller then builds the object the generic way).
+ */
+static bool
+scalar_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *v)
+{
+	if (isnull)
+	{
+		v->type = jbvNull;
+		return true;
+	}
+	switch (c->cat)
+	{
+		case CAT_BOOL:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(d);
+			return true;
+		case CAT_INT:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(c->typid == INT2OID ? DatumGetInt16(d) :
+											  c->typid == INT4OID ? DatumGetInt32(d) :
+											  DatumGetInt64(d));
+			return true;
+		case CAT_NUMERIC:
+			{
+				Numeric		n = DatumGetNumeric(d);
+
+				if (numeric_is_nan(n) || numeric_is_inf(n))
+				{
+					char	   *s = OutputFunctionCall(&c->out, d);
+
+					v->type = jbvString;
+					v->val.string.val = s;
+					v->val.string.len = strlen(s);
+				}
+				else
+				{
+					v->type = jbvNumeric;
+					v->val.numeric = n;
+				}
+				return true;
+			}
+		case CAT_TEXT:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				v->type = jbvString;
+				v->val.string.val = VARDATA_ANY(t);
+				v->val.string.len = VARSIZE_ANY_EXHDR(t);
+				return true;
+			}
+		case CAT_DATETIME:
+			{
+				char		buf[MAXDATELEN + 1];
+				int			utc = 0;
+
+				JsonEncodeDateTime(buf, d, c->typid, c->typid == TIMESTAMPTZOID ? &utc : NULL);
+				v->type = jbvString;
+				v->val.string.val = pstrdup(buf);
+				v->val.string.len = strlen(buf);
+				return true;
+			}
+		case CAT_OUTPUT:
+			{
+				char	   *s = OutputFunctionCall(&c->out, d);
+
+				v->type = jbvString;
+				v->val.string.val = s;
+				v->val.string.len = strlen(s);
+				return true;
+			}
+		case CAT_JSONB:
+		case CAT_TO_JSONB:
+			{
+				Jsonb	   *jb = c->cat == CAT_JSONB ? DatumGetJsonbP(d) :
+					DatumGetJsonbP(FunctionCall1(&c->tojsonb, d));
+
+				return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, v);
+			}
+	}
+	return false;
+}
+
 /* The columns of slot selected by mask, as a jsonb object (built in cxt). */
 static Datum
 columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryContext cxt)
 {
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonbValue	obj;
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(t->nlive, 1));
 	Jsonb	   *jb;
 	Jsonb	   *copy;
-	int			i;
+	int			n = 0;
+	int			k;
 
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	for (i = 0; i < t->natts; i++)
+	/*
+	 * Most rows hold scalars only: their object is built directly, its pairs already in
+	 * jsonb's key order (no builder, no sort). A nested value (an array, an object) sends
+	 * the row down the generic path.
+	 */
+	for (k = 0; k < t->nlive; k++)
 	{
+		int			i = t->order[k];
 		AuditColumn *c = &t->cols[i];
-		JsonbValue	k;
 
 		if (!mask[i])
 			continue;
-		k.type = jbvString;
-		k.val.string.val = c->name;
-		k.val.string.len = strlen(c->name);
-		pushJsonbValue(&ps, WJB_KEY, &k);
-		push_value(&ps, c, slot->tts_values[i], slot->tts_isnull[i]);
+		if (!scalar_value(c, slot->tts_values[i], slot->tts_isnull[i], &pairs[n].value))
+			break;
+		pairs[n].key.type = jbvString;
+		pairs[n].key.val.string.val = c->name;
+		pairs[n].key.val.string.len = strlen(c->name);
+		pairs[n].order = n;
+		n++;
 	}
-	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	jb = JsonbValueToJsonb(res);
+	if (k == t->nlive)
+	{
+		obj.type = jbvObject;
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		jb = JsonbValueToJsonb(&obj);
+	}
+	else
+	{
+		JsonbParseState *ps = NULL;
+		JsonbValue *res;
+		int			i;
+
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (i = 0; i < t->natts; i++)
+		{
+			AuditColumn *c = &t->cols[i];
+			JsonbValue	key;
+
+			if (!mask[i])
+				continue;
+			key.type = jbvString;
+			key.val.string.val = c->name;
+			key.val.string.len = strlen(c->name);
+			pushJsonbValue(&ps, WJB_KEY, &key);
+			push_value(&ps, c, slot->tts_values[i], slot->tts_isnull[i]);
+		}
+		res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		jb = JsonbValueToJsonb(res);
+	}
 	/* Its buffer is a StringInfo's (1 kB at least): keep only the bytes. */
 	copy = MemoryContextAlloc(cxt, VARSIZE(jb));
 	memcpy(copy, jb, VARSIZE(jb));
@@ -656,6 +815,18 @@ role_name_cached(int slot, Oid role)
 	return name_cache[slot];
 }
 
+/* The role's name as a text datum in pending_cxt, shared by the batch's records. */
+static Datum
+shared_role(int slot, Oid role)
+{
+	if (shared_role_oid[slot] != role)
+	{
+		shared_role_name[slot] = PointerGetDatum(cstring_to_text(role_name_cached(slot, role)));
+		shared_role_oid[slot] = role;
+	}
+	return shared_role_name[slot];
+}
+
 static Datum
 uuid_datum(const pg_uuid_t *u)
 {
@@ -667,103 +838,138 @@ uuid_datum(const pg_uuid_t *u)
 
 /* ---- the row hash ---- */
 
-static void
-put_u32(StringInfo buf, uint32 v)
+/* Big-endian writers into a buffer already large enough. */
+static inline char *
+put_u32(char *p, uint32 v)
 {
-	unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-
-	appendBinaryStringInfo(buf, (char *) b, 4);
+	p[0] = (char) (v >> 24);
+	p[1] = (char) (v >> 16);
+	p[2] = (char) (v >> 8);
+	p[3] = (char) v;
+	return p + 4;
 }
 
-static void
-put_u64(StringInfo buf, uint64 v)
+static inline char *
+put_u64(char *p, uint64 v)
 {
-	put_u32(buf, (uint32) (v >> 32));
-	put_u32(buf, (uint32) v);
+	return put_u32(put_u32(p, (uint32) (v >> 32)), (uint32) v);
 }
 
-static void
-put_bytes(StringInfo buf, const char *p, size_t len)
+static inline char *
+put_bytes(char *p, const char *src, size_t len)
 {
-	put_u32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, p, len);
+	p = put_u32(p, (uint32) len);
+	memcpy(p, src, len);
+	return p + len;
 }
 
-static void
-put_varlena(StringInfo buf, Datum d)
-{
-	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-	put_bytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-}
+static const char row_hash_tag[] = "hlauth audit row v1";
 
 /*
- * SHA-256 of the record's columns but row_hash: "hlauth audit row v1", then per column a
- * byte 0 (NULL) or 1 followed by its value: timestamps and xids as 8 bytes, seq as 4 (big
- * endian), uuids as 16 bytes, text and jsonb as a 4-byte length and their bytes (jsonb in
- * its binary form), text[] as a count and each element (length 0xffffffff for NULL).
+ * SHA-256 of the record's columns but row_hash: "hlauth audit row v1" and its NUL, then per
+ * column a byte 0 (NULL) or 1 followed by its value: timestamps and xids as 8 bytes, seq
+ * as 4 (big endian), uuids as 16 bytes, text and jsonb as a 4-byte length and their bytes
+ * (jsonb in its binary form), text[] as a count and each element (length 0xffffffff for
+ * NULL). The encoding is written into one buffer sized first, then hashed once.
  */
 static void
 audit_hash(const Datum *values, const bool *nulls, unsigned char out[HLA_SHA256_LEN])
 {
-	static StringInfo buf = NULL;
+	static char *buf = NULL;
+	static size_t bufsize = 0;
+	struct varlena *v[AL_HASH];
+	Datum	   *elems = NULL;
+	bool	   *enulls = NULL;
+	int			nelems = 0;
+	size_t		need = sizeof(row_hash_tag) + AL_HASH * 5;
+	char	   *p;
 	int			i;
+	int			k;
 
-	if (buf == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		buf = makeStringInfo();
-		MemoryContextSwitchTo(old);
-	}
-	resetStringInfo(buf);
-	appendBinaryStringInfo(buf, "hlauth audit row v1", sizeof("hlauth audit row v1"));
+	/* Sizes first. */
 	for (i = 0; i < AL_HASH; i++)
 	{
-		appendStringInfoChar(buf, nulls[i] ? 0 : 1);
+		v[i] = NULL;
 		if (nulls[i])
 			continue;
 		switch (i)
 		{
 			case AL_LOGGED_AT:
-				put_u64(buf, (uint64) DatumGetTimestampTz(values[i]));
-				break;
 			case AL_XID:
-				put_u64(buf, (uint64) DatumGetInt64(values[i]));
+				need += 8;
 				break;
 			case AL_SEQ:
-				put_u32(buf, (uint32) DatumGetInt32(values[i]));
+				need += 4;
 				break;
 			case AL_TENANT:
 			case AL_PRINCIPAL:
 			case AL_IMPERSONATOR:
-				appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(values[i])->data, UUID_LEN);
+				need += UUID_LEN;
 				break;
 			case AL_CHANGED:
-				{
-					ArrayType  *arr = DatumGetArrayTypeP(values[i]);
-					Datum	   *elems;
-					bool	   *enulls;
-					int			n;
-					int			k;
-
-					deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
-					put_u32(buf, (uint32) n);
-					for (k = 0; k < n; k++)
-					{
-						if (enulls[k])
-							put_u32(buf, 0xffffffff);
-						else
-							put_varlena(buf, elems[k]);
-					}
-					break;
-				}
+				deconstruct_array(DatumGetArrayTypeP(values[i]), TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, &enulls, &nelems);
+				need += 4;
+				for (k = 0; k < nelems; k++)
+					need += 4 + (enulls[k] ? 0 : VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k])));
+				break;
 			default:			/* text and jsonb */
-				put_varlena(buf, values[i]);
+				v[i] = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(values[i]));
+				need += 4 + VARSIZE_ANY_EXHDR(v[i]);
 				break;
 		}
 	}
-	if (hla_sha256((unsigned char *) buf->data, buf->len, out) != 0)
+	if (need > bufsize)
+	{
+		size_t		size = Max(need, 1024);
+
+		buf = buf ? repalloc(buf, size) : MemoryContextAlloc(TopMemoryContext, size);
+		bufsize = size;
+	}
+
+	p = buf;
+	memcpy(p, row_hash_tag, sizeof(row_hash_tag));
+	p += sizeof(row_hash_tag);
+	for (i = 0; i < AL_HASH; i++)
+	{
+		*p++ = nulls[i] ? 0 : 1;
+		if (nulls[i])
+			continue;
+		switch (i)
+		{
+			case AL_LOGGED_AT:
+				p = put_u64(p, (uint64) DatumGetTimestampTz(values[i]));
+				break;
+			case AL_XID:
+				p = put_u64(p, (uint64) DatumGetInt64(values[i]));
+				break;
+			case AL_SEQ:
+				p = put_u32(p, (uint32) DatumGetInt32(values[i]));
+				break;
+			case AL_TENANT:
+			case AL_PRINCIPAL:
+			case AL_IMPERSONATOR:
+				memcpy(p, DatumGetUUIDP(values[i])->data, UUID_LEN);
+				p += UUID_LEN;
+				break;
+			case AL_CHANGED:
+				p = put_u32(p, (uint32) nelems);
+				for (k = 0; k < nelems; k++)
+				{
+					if (enulls[k])
+						p = put_u32(p, 0xffffffff);
+					else
+						p = put_bytes(p, VARDATA_ANY(DatumGetPointer(elems[k])),
+									  VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k])));
+				}
+				break;
+			default:
+				p = put_bytes(p, VARDATA_ANY(v[i]), VARSIZE_ANY_EXHDR(v[i]));
+				break;
+		}
+	}
+	Assert((size_t) (p - buf) <= need);
+	if (hla_sha256((unsigned char *) buf, p - buf, out) != 0)
 		elog(ERROR, "hlauth: SHA-256 failed");
 }
 
@@ -803,7 +1009,12 @@ audit_new_record(AuditTable *t, int op)
 	r->values[AL_LOGGED_AT] = TimestampTzGetDatum(now);
 	r->values[AL_XID] = Int64GetDatum((int64) U64FromFullTransactionId(fxid));
 	r->values[AL_SEQ] = Int32GetDatum(++seq_next);
-	r->values[AL_TABLE] = PointerGetDatum(cstring_to_text(t->qualname));
+	if (shared_table != t)
+	{
+		shared_table_name = PointerGetDatum(cstring_to_text(t->qualname));
+		shared_table = t;
+	}
+	r->values[AL_TABLE] = shared_table_name;
 	r->values[AL_OP] = PointerGetDatum(op_text[op]);
 	r->nulls[AL_LOGGED_AT] = r->nulls[AL_XID] = r->nulls[AL_SEQ] = false;
 	r->nulls[AL_TABLE] = r->nulls[AL_OP] = false;
@@ -822,8 +1033,8 @@ audit_new_record(AuditTable *t, int op)
 			r->nulls[AL_TOKEN] = false;
 		}
 	}
-	r->values[AL_DB_USER] = PointerGetDatum(cstring_to_text(role_name_cached(0, GetSessionUserId())));
-	r->values[AL_DB_ROLE] = PointerGetDatum(cstring_to_text(role_name_cached(1, GetUserId())));
+	r->values[AL_DB_USER] = shared_role(0, GetSessionUserId());
+	r->values[AL_DB_ROLE] = shared_role(1, GetUserId());
 	r->nulls[AL_DB_USER] = r->nulls[AL_DB_ROLE] = false;
 
 	day = now / USECS_PER_DAY;

@@ -442,13 +442,15 @@ BEGIN
 					  DETAIL = 'An excluded column''s values would be recorded under its new name; without its tenant column, no write to the table could be recorded.',
 					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new columns.';
 		END IF;
-		-- A partition made since (CREATE TABLE ... PARTITION OF) gets the statement trigger
-		-- too. Not on other commands: pg_restore creates the partitions' own statement
-		-- triggers after their primary keys (ALTER TABLE), and would find them made. A
-		-- partition attached later gets it from audit() run again; until then its direct
-		-- writes are recorded at commit and a TRUNCATE naming it is not.
-		IF TG_TAG = 'CREATE TABLE'
-		   AND r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p') THEN
+		-- A partition made or attached since (CREATE TABLE ... PARTITION OF, ALTER TABLE
+		-- ... ATTACH PARTITION) gets the statement trigger too, once the partitioned table
+		-- has its own audit trigger. pg_restore creates that one (and the partitions' own
+		-- statement triggers) only after every ALTER TABLE of the primary keys, and runs
+		-- nothing but CREATE TRIGGER in between, so it never finds them made.
+		IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE')
+		   AND r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p')
+		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
+						WHERE tg.tgrelid = r.relid AND tg.tgname = 'hlauth_audit' AND tg.tgparentid = 0) THEN
 			PERFORM hlauth_internal.audit_partition_triggers(r.relid,
 				hlauth_internal.audit_trigger_args(r.exclude_columns, r.tenant_column));
 		END IF;
