@@ -81,6 +81,12 @@ SELECT hlauth.grant_role('ca201000-0000-0000-0000-000000000003', :'editor',  'ac
 SELECT hlauth.grant_role('5e2f1ce0-0000-0000-0000-000000000004', :'booking', 'ab000000-0000-0000-0000-000000000111');
 SELECT hlauth.grant_role('f1025700-0000-0000-0000-000000000005', :'editor',  'ac000000-0000-0000-0000-000000000013');
 
+-- The audit trail: from now on, every change to contacts is recorded in hlauth.audit_log
+-- (the rows above were loaded before). Alice may also read Northwind's records.
+SELECT hlauth.audit('contacts');
+SELECT hlauth.create_role('Auditor', 'hlauth/audit.read', 'reads the audit records') AS auditor \gset
+SELECT hlauth.grant_role('a11ce000-0000-0000-0000-000000000001', :'auditor', 'a0000000-0000-0000-0000-000000000001');
+
 \o
 
 -- protect() grants nothing: the app role still needs ordinary table privileges.

@@ -230,3 +230,39 @@ SELECT key FROM hlauth.api_keys;
 \echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
 ROLLBACK;
 
+
+\echo
+\echo '================================================================================'
+\echo '13. Every change to contacts is recorded (hlauth.audit). Alice edits every Northwind'
+\echo '    account and may read its audit records. She changes an email; an UPDATE that'
+\echo '    changes nothing leaves no record. The record says who (principal, method), where'
+\echo '    (tenant, primary key) and what (the changed column, old and new).'
+\echo '================================================================================'
+BEGIN;
+SELECT hlauth.set_principal('a11ce000-0000-0000-0000-000000000001',
+							'a0000000-0000-0000-0000-000000000001', 'contacts.write hlauth/audit.read');
+UPDATE contacts SET email = 'ben@crust.example' WHERE name = 'Ben Crust';
+UPDATE contacts SET email = email WHERE name = 'Ben Crust';
+COMMIT;
+BEGIN;
+SELECT hlauth.set_principal('a11ce000-0000-0000-0000-000000000001',
+							'a0000000-0000-0000-0000-000000000001', 'contacts.readonly hlauth/audit.read');
+SELECT op, table_name, tenant_id, pk, changed, old, new, auth_method,
+       principal = hlauth.principal() AS by_alice, length(row_hash) AS hash_bytes
+  FROM hlauth.audit_log ORDER BY xid, seq;
+ROLLBACK;
+\echo
+\echo '   Bob reads the Bakery''s contacts but holds no hlauth/audit.read: no records for him.'
+BEGIN;
+SELECT hlauth.set_principal('b0b00000-0000-0000-0000-000000000002',
+							'ac000000-0000-0000-0000-000000000011', 'contacts.readonly hlauth/audit.read');
+SELECT hlauth.scopes(), count(*) AS records FROM hlauth.audit_log;
+ROLLBACK;
+\echo
+\echo '   Nobody rewrites the log but the trigger, not even the app role with a context:'
+BEGIN;
+SELECT hlauth.set_principal('a11ce000-0000-0000-0000-000000000001',
+							'a0000000-0000-0000-0000-000000000001', 'contacts.write hlauth/audit.read');
+DELETE FROM hlauth.audit_log;
+\echo '   -> SQLSTATE' :LAST_ERROR_SQLSTATE
+ROLLBACK;
