@@ -16,7 +16,9 @@
  * - across backends, the worker adds its counts to the bucket's event of the current
  *   interval when there is one that no consumer has claimed yet
  *   (hlauth_internal.record_auth_failure), instead of writing another.
- * A random-id flood therefore costs one event per interval and backend, at most.
+ * A random-id flood therefore costs one event per interval and backend, at most; failures
+ * on many known keys at once, at most 8 workers per interval and backend (the other buckets
+ * keep counting until a later failure, or the backend's exit, sends them).
  *
  * The event says why authentication failed (the caller is only ever told "authentication
  * failed"): an admin watching for a revoked key still in use, or for guessing, needs the
@@ -49,6 +51,7 @@ static const char *const reason_names[HL_AUTHFAIL_NREASONS] = {
 
 #define BUCKET_LEN 40
 #define MAX_BUCKETS 1024
+#define MAX_LAUNCHES 8			/* workers a backend starts per interval, at most */
 
 /* What a worker is given (bgw_extra, 128 bytes). */
 typedef struct AuthFailPayload
@@ -74,6 +77,8 @@ typedef struct Bucket
 
 static HTAB *buckets = NULL;
 static int	event_interval_s = 60;
+static TimestampTz launch_window = 0;	/* start of the current interval of launches */
+static int	launches = 0;			/* workers started in it */
 static bool exit_hook_set = false;
 
 static bool launch(Bucket *b, TimestampTz now);
@@ -202,8 +207,17 @@ HlAuthFailNote(HlAuthFailReason reason, const char *key_id)
 	if (b->last_sent != 0 &&
 		!TimestampDifferenceExceeds(b->last_sent, now, event_interval_s * 1000))
 		return;
+	/* Failures on many known keys at once: a few workers an interval, the rest wait. */
+	if (launch_window == 0 || TimestampDifferenceExceeds(launch_window, now, event_interval_s * 1000))
+	{
+		launch_window = now;
+		launches = 0;
+	}
+	if (launches >= MAX_LAUNCHES)
+		return;
 	if (launch(b, now))
 	{
+		launches++;
 		b->last_sent = now;
 		b->pending = false;
 		memset(b->counts, 0, sizeof(b->counts));

@@ -10,7 +10,8 @@
 # - two new sessions failing on the same key within an interval: their counts go to one
 #   event (the worker adds to the bucket's unclaimed event), not two;
 # - a flood of 300 random keys (malformed, unknown ids, another environment's prefix) from
-#   one session: one event for the "*" bucket, not 300;
+#   one session: counted in at most 2 events for the "*" bucket, not 300;
+# - failures on 12 known keys at once: 8 workers while the session lasts, the rest at its end;
 # - each reason is named: unknown_key, malformed, wrong_prefix, revoked, expired;
 # - no payload holds a presented key or any part of its secret;
 # - an app role cannot write such events itself (record_auth_failure is not PUBLIC).
@@ -152,6 +153,24 @@ fail_as_app("SELECT hlauth.authenticate('$expired');");
 is( wait_for(qq{SELECT (payload->'reasons')::text FROM hlauth.security_events WHERE type = 'auth.failed' AND payload->>'bucket' = '$expired_id'},
 		'{"expired": 1}'),
 	'{"expired": 1}', 'an expired key: reason expired');
+
+# 5b. Failures on many known keys at once: at most 8 workers per interval and backend; the
+# others are counted and sent when the backend exits.
+$node->safe_psql('hl', q{CREATE ROLE af_watch; GRANT hlauth_admin TO af_watch; GRANT af_watch TO af_app;});
+my @many = map { issue() } 1 .. 12;
+my @many_ids = map { $node->safe_psql('hl', "SELECT hlauth.api_key_id('$_'::hlauth.apikey)") } @many;
+my $many_in = join(',', map { "'$_'" } @many_ids);
+my @many_bad = map { $node->safe_psql('hl', "SELECT hlauth_internal.compose_api_key('hlk_live', '$_', 'DDDDDDDDDDDDDDDDDDDDDD')") } @many_ids;
+my ($mret, $mout, $merr) = $node->psql('hl',
+	join('', map { "SELECT hlauth.authenticate('$_');\n" } @many_bad)
+	  . "SELECT pg_sleep(1.5);\nSET ROLE af_watch;\n"
+	  . "SELECT count(*) FROM hlauth.security_events WHERE type = 'auth.failed' AND payload->>'bucket' IN ($many_in);\n",
+	on_error_stop => 0, extra_params => [ '-U', 'af_app' ]);
+my $during = (split /\n/, $mout)[-1] // '';
+ok($during =~ /^\d+$/ && $during >= 1 && $during <= 8,
+	"failures on 12 known keys at once: at most 8 events while the session lasts ($during)");
+is( wait_for("SELECT count(*) FROM hlauth.security_events WHERE type = 'auth.failed' AND payload->>'bucket' IN ($many_in)", '12'),
+	'12', '... and the other 4 when it ends');
 
 # 6. A good key still works, and writes no event.
 is( $node->safe_psql('hl', "SELECT hlauth.token_id() FROM (SELECT hlauth.authenticate('$key')) a", extra_params => [ '-U', 'af_app' ]),
