@@ -658,6 +658,43 @@ SELECT * FROM au_v;
 SELECT * FROM hlauth.audit_drop_sealed_partitions(now() - interval '1 day');
 
 -- ---------------------------------------------------------------------------
+-- A cast to json that writes to an audited table runs while a record is being built: the
+-- write is refused (records never interleave); caught in a subtransaction, it leaves the
+-- trigger usable
+-- ---------------------------------------------------------------------------
+CREATE TYPE au_mood AS ENUM ('calm', 'loud');
+CREATE TABLE au_side (id int PRIMARY KEY);
+SELECT hlauth.audit('au_side');
+CREATE FUNCTION au_mood_json(m au_mood) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO au_side SELECT coalesce(max(id), 0) + 1 FROM au_side;
+	RETURN to_json(m::text);
+END
+$$;
+CREATE CAST (au_mood AS json) WITH FUNCTION au_mood_json(au_mood);
+CREATE TABLE au_moody (id int PRIMARY KEY, m au_mood);
+SELECT hlauth.audit('au_moody');
+SELECT au_try('INSERT INTO au_moody VALUES (1, ''calm'')') AS nested_write;
+SELECT (SELECT count(*) FROM au_moody) AS moody_rows, (SELECT count(*) FROM au_side) AS side_rows;
+DO $$
+BEGIN
+	BEGIN
+		INSERT INTO au_moody VALUES (2, 'loud');
+	EXCEPTION WHEN object_not_in_prerequisite_state THEN
+		RAISE NOTICE 'nested write refused';
+	END;
+	INSERT INTO au_side VALUES (100);
+	INSERT INTO au_moody VALUES (3, NULL);
+END
+$$;
+SELECT table_name, op, pk, new FROM hlauth.audit_log WHERE table_name IN ('public.au_side', 'public.au_moody') ORDER BY xid, seq;
+DROP CAST (au_mood AS json);
+SELECT hlauth.unaudit('au_side'), hlauth.unaudit('au_moody');
+DROP TABLE au_moody, au_side;
+DROP FUNCTION au_mood_json(au_mood);
+DROP TYPE au_mood;
+
+-- ---------------------------------------------------------------------------
 -- Clean up what this file made (the records and seals stay, like the tenants)
 -- ---------------------------------------------------------------------------
 DROP VIEW au_v;

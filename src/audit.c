@@ -159,6 +159,14 @@ static TupleTableSlot *slot_pool[AUDIT_BATCH];
 /* The last table looked up (entries never move in the hash table). */
 static AuditTable *last_table = NULL;
 
+/*
+ * A record is being built (its values are in pending_cxt, not counted yet). Building runs
+ * output and cast functions, and a cast to json can be SQL: a write it makes to an audited
+ * table must not interleave its record with ours, nor flush (reset) pending_cxt under us.
+ */
+static bool building = false;
+static SubTransactionId building_subid;
+
 static FullTransactionId seq_fxid;
 static int32 seq_next = 0;
 
@@ -247,6 +255,7 @@ audit_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			building = false;
 			audit_reset_pending();
 			break;
 	}
@@ -261,6 +270,9 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		while (npending > 0 && pending[npending - 1].subid >= mySubid)
 			npending--;
+		/* A record whose building the error interrupted is abandoned. */
+		if (building && building_subid >= mySubid)
+			building = false;
 	}
 }
 
@@ -997,7 +1009,8 @@ audit_new_record(AuditTable *t, int op)
 
 	if (pending == NULL)
 		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditRecord) * AUDIT_BATCH);
-	Assert(npending < AUDIT_BATCH);
+	if (npending >= AUDIT_BATCH)
+		elog(ERROR, "hlauth: too many audit records pending");
 	r = &pending[npending];
 	memset(r->nulls, true, sizeof(r->nulls));
 
@@ -1186,6 +1199,10 @@ audit_flush(void)
 {
 	int			i = 0;
 
+	/* Inside another record's building (a nested statement): later, by the outer one. */
+	if (building)
+		return;
+
 	while (i < npending)
 	{
 		int			j = i;
@@ -1254,11 +1271,20 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("hlauth_internal.audit_row() fires on INSERT, UPDATE and DELETE only")));
+	if (building)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hlauth: a write to audited table \"%s\" happened while the audit record of another row was being built",
+						RelationGetRelationName(td->tg_relation)),
+				 errdetail("A function run to convert a recorded value (a cast to json) wrote to an audited table; nothing was written."),
+				 errhint("Keep functions that convert values to json free of writes.")));
 	if (oldslot)
 		slot_getallattrs(oldslot);
 	if (newslot)
 		slot_getallattrs(newslot);
 	rowslot = newslot ? newslot : oldslot;
+	building = true;
+	building_subid = GetCurrentSubTransactionId();
 
 	mask = palloc0(sizeof(bool) * t->natts);
 	if (op == 1)
@@ -1280,7 +1306,10 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 			mask[i] = !c->excluded;
 		}
 		if (nchanged == 0)
+		{
+			building = false;
 			return PointerGetDatum(NULL);
+		}
 		old = MemoryContextSwitchTo(pending_cxt);
 		r = audit_new_record(t, op);
 		r->values[AL_CHANGED] = PointerGetDatum(construct_array(changed, nchanged, TEXTOID, -1,
@@ -1320,6 +1349,7 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 		audit_seal_record(r);
 		MemoryContextSwitchTo(old);
 	}
+	building = false;
 	if (npending >= AUDIT_BATCH)
 		audit_flush();
 	return PointerGetDatum(NULL);
@@ -1336,6 +1366,12 @@ hlauth_audit_statement(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		AuditRecord *r;
 
+		if (building)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("hlauth: audited table \"%s\" was truncated while the audit record of another row was being built",
+							RelationGetRelationName(td->tg_relation)),
+					 errhint("Keep functions that convert values to json free of writes.")));
 		if (npending >= AUDIT_BATCH)
 			audit_flush();
 		old = MemoryContextSwitchTo(pending_cxt);
