@@ -109,8 +109,7 @@ audit_cluster_part() {
 	mkdir -p "$res"
 	hl_cluster_stop "$data"
 	rm -rf "$data" "$data.initdb.log"
-	(umask 077 && printf '# hlauth audit benchmark cluster secret (throwaway)\n1 %s\n' \
-		"$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$dir/secret") || hl_die "could not write the server secret"
+	hl_write_secret "$dir/secret" 'hlauth audit benchmark cluster secret (throwaway)'
 	hl_log "audit: starting a throwaway cluster in $data (port $PORT, shared_buffers $BENCH_SHARED_BUFFERS)"
 	hl_cluster_start "$data" "$PORT" \
 		"shared_buffers = $BENCH_SHARED_BUFFERS" \

@@ -101,8 +101,7 @@ bench_cluster_part() {
 	rm -rf "$data" "$data.initdb.log"
 	# The server secret API keys are hashed with (version 1: 32 random bytes), outside the
 	# data directory, readable by the cluster user only.
-	(umask 077 && printf '# hlauth benchmark cluster secret (throwaway)\n1 %s\n' \
-		"$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$scratch/secret") || hl_die "could not write the server secret"
+	hl_write_secret "$scratch/secret" 'hlauth benchmark cluster secret (throwaway)'
 	hl_log "starting a throwaway cluster in $data (port $PORT, shared_buffers $BENCH_SHARED_BUFFERS)"
 	hl_cluster_start "$data" "$PORT" \
 		"shared_buffers = $BENCH_SHARED_BUFFERS" \

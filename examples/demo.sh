@@ -29,8 +29,7 @@ if [ "${1:-}" = "--as-cluster-user" ]; then
 	# mode 600. Made once and kept, so what was hashed with it keeps verifying across runs.
 	secret=$(dirname "$data")/secret
 	if [ ! -s "$secret" ]; then
-		(umask 077 && printf '1 %s\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$secret") \
-			|| hl_die "could not write $secret"
+		hl_write_secret "$secret" 'hlauth demo cluster secret'
 	fi
 	chmod 600 "$secret"
 	hl_cluster_start "$data" "$DEMO_PORT" "hlauth.secret_file = '$secret'"

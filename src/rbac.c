@@ -900,22 +900,7 @@ HlExpandScopes(const HlScopes *set)
 Datum
 hlauth_expand_scopes(PG_FUNCTION_ARGS)
 {
-	HlScopes   *set = PG_GETARG_HLSCOPES_P(0);
-	RbacSpi		s;
-	Registry   *reg;
-	bool	   *marks;
-	HlScopes   *result;
-	MemoryContext caller = CurrentMemoryContext;
-
-	rbac_cache_prepare();
-	rbac_spi_begin(&s);
-	reg = registry_get(&s);
-	MemoryContextSwitchTo(caller);
-	marks = (bool *) palloc(sizeof(bool) * Max(reg->n, 1));
-	registry_expand(reg, set, marks);
-	result = scopes_from_marks(reg, marks);
-	rbac_spi_end(&s);
-	PG_RETURN_HLSCOPES_P(result);
+	PG_RETURN_HLSCOPES_P(HlExpandScopes(PG_GETARG_HLSCOPES_P(0)));
 }
 
 /*

@@ -94,6 +94,20 @@ hl_cluster_stop() {
 	"$HL_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# N random bytes, as lower-case hex.
+hl_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+# A throwaway server secret (hlauth.secret_file) in FILE: a comment line (LABEL), then master
+# keys of 32 random bytes for versions 1 to VERSIONS (default 1), readable by its owner only.
+hl_write_secret() {
+	local file=$1 label=$2 versions=${3:-1} v
+	(
+		umask 077
+		printf '# %s\n' "$label"
+		for v in $(seq 1 "$versions"); do printf '%s %s\n' "$v" "$(hl_hex 32)"; done
+	) >"$file" || hl_die "could not write the server secret $file"
+}
+
 # A writable scratch folder for the cluster user: DIR if that user can write there, else /var/tmp.
 hl_scratch() {
 	local want=$1 user

@@ -26,9 +26,8 @@ mkdir -p "$TMP"
 # outside its data directory, mode 600, owned by us (the cluster user), with versions 1 and 2
 # of random 32-byte keys. Next to it, the fixtures sql/secret.sql points the setting at
 # (it finds them through HL_SECRET_FIXTURES). Fixture keys are fixed, not secret.
-hl_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 SECRET=$TMP/secret
-(umask 077 && printf '# hlauth test cluster secret\n1 %s\n2 %s\n' "$(hl_hex 32)" "$(hl_hex 32)" >"$SECRET")
+hl_write_secret "$SECRET" 'hlauth test cluster secret' 2
 export HL_SECRET_FIXTURES=$TMP/secret-fixtures
 (
 	umask 077 && mkdir -p "$HL_SECRET_FIXTURES" && cd "$HL_SECRET_FIXTURES" || exit 1

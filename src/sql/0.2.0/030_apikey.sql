@@ -113,18 +113,9 @@ CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON hlauth.api_keys
 CREATE FUNCTION hlauth_internal.registered_scopes(wanted hlauth.scopes) RETURNS hlauth.scopes
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	s text;
 	covered hlauth.scopes;
 BEGIN
-	FOREACH s IN ARRAY hlauth.scopes_to_array(wanted) LOOP
-		IF NOT EXISTS (SELECT 1 FROM hlauth.permissions p
-					   WHERE s::hlauth.scopes OPERATOR(hlauth.@>) p.scope) THEN
-			RAISE EXCEPTION 'scope "%" is not a registered permission', s
-				USING ERRCODE = '22023',
-					  DETAIL = 'A key may carry only registered permissions, or wildcards that cover at least one.',
-					  HINT = 'Register it with hlauth.register_permission(), or fix its spelling.';
-		END IF;
-	END LOOP;
+	PERFORM hlauth_internal.require_registered(wanted);
 	SELECT hlauth.scopes_from_array(coalesce(pg_catalog.array_agg(p.scope), '{}'))
 	  INTO covered
 	  FROM hlauth.permissions p WHERE wanted OPERATOR(hlauth.@>) p.scope;
