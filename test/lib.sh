@@ -101,11 +101,14 @@ hl_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 # keys of 32 random bytes for versions 1 to VERSIONS (default 1), readable by its owner only.
 hl_write_secret() {
 	local file=$1 label=$2 versions=${3:-1} v
+	# The umask must be set before the file is created (so inside the subshell).
 	(
 		umask 077
-		printf '# %s\n' "$label"
-		for v in $(seq 1 "$versions"); do printf '%s %s\n' "$v" "$(hl_hex 32)"; done
-	) >"$file" || hl_die "could not write the server secret $file"
+		{
+			printf '# %s\n' "$label"
+			for v in $(seq 1 "$versions"); do printf '%s %s\n' "$v" "$(hl_hex 32)"; done
+		} >"$file"
+	) || hl_die "could not write the server secret $file"
 }
 
 # A writable scratch folder for the cluster user: DIR if that user can write there, else /var/tmp.
