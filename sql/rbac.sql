@@ -175,6 +175,12 @@ SELECT rb_eff('P5', 'B11') AS custom_at_b11, rb_eff('P5', 'B1') AS custom_at_b1;
 -- ... and only there: an admin cannot grant it in another agency either
 SELECT hlauth.grant_role(rb('P5'), :'b1_contacts', rb('B21'));
 SELECT hlauth.grant_role(rb('P5'), :'b2_contacts', rb('B11'));
+-- A grant row written past the grant functions (a superuser's INSERT) still cannot carry a
+-- custom role out of its agency; nor does a grant count once revoked
+INSERT INTO hlauth.grants (principal, role_id, tenant_id) VALUES (rb('P5'), :'b1_contacts', rb('B21'));
+INSERT INTO hlauth.grants (principal, role_id, tenant_id, revoked_at) VALUES (rb('P5'), :'viewer', rb('B21'), now());
+SELECT rb_eff('P5', 'B21') AS foreign_custom_role_and_revoked_count_nothing;
+DELETE FROM hlauth.grants WHERE principal = rb('P5') AND tenant_id = rb('B21');
 -- grant_role input errors
 SELECT hlauth.grant_role(rb('P5'), '00000000-0000-4000-8000-000000000000', rb('B11'));
 SELECT hlauth.grant_role(rb('P5'), :'viewer', rb('UNKNOWN'));

@@ -14,10 +14,14 @@
  *	  (HlTenantsGeneration) drops it too;
  *	- an entry also expires when the transaction start time reaches the earliest future
  *	  valid_from or valid_until among the grants it was computed from;
- *	- a miss reads the tables with SPI (saved plans) as the bootstrap superuser, with
- *	  search_path pinned, under the latest snapshot: a commit that snapshot misses sends its
- *	  invalidation after it, so the stale entry is dropped at the next invalidation point. In
- *	  parallel mode (no new snapshot allowed) entries are kept for the current transaction only.
+ *	- a miss reads the tables with index scans (as src/tenants.c does: no SPI, no permission
+ *	  checks and no row-level security, which must not hide rows from this computation; app
+ *	  roles have no grant on the tables), under the latest snapshot: a commit that snapshot
+ *	  misses sends its invalidation after it, so the stale entry is dropped at the next
+ *	  invalidation point. In parallel mode (no new snapshot allowed) entries are kept for the
+ *	  current transaction only. A miss used to run SPI queries (a join planned once, as the
+ *	  bootstrap superuser with search_path pinned): some 130 us per new principal and tenant,
+ *	  paid by every pooled backend for every tenant it meets; the index scans cost a tenth.
  *
  * This file must never return a scope that is not a registered permission, never count a
  * revoked, expired or not-yet-valid grant, a suspended principal, or an unknown or suspended
@@ -25,19 +29,22 @@
  */
 #include "hlauth.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -45,6 +52,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(hlauth_rbac_changed);
@@ -61,8 +69,38 @@ PG_FUNCTION_INFO_V1(hlauth_caller_is_admin);
 static const char *const rbac_relnames[HL_RBAC_NTABLES] = {
 	"permissions", "roles", "grants", "agency_allowances", "principals"
 };
+#define RBAC_PERMISSIONS	0
+#define RBAC_ROLES			1
+#define RBAC_GRANTS			2
+#define RBAC_ALLOWANCES		3
+#define RBAC_PRINCIPALS		4
 static Oid	rbac_relids[HL_RBAC_NTABLES];
 static bool rbac_relids_valid = false;
+
+/*
+ * The indexes the reads use, and the columns they read (looked up by name with the tables'
+ * OIDs, so a column order that differs between a fresh install and an upgrade is no issue).
+ */
+static Oid	idx_roles_pkey;
+static Oid	idx_grants_principal_tenant;	/* partial: WHERE revoked_at IS NULL */
+static Oid	idx_allowances_pkey;
+static Oid	idx_principals_pkey;
+static AttrNumber col_perm_scope,
+			col_perm_implies;
+static AttrNumber col_role_id,
+			col_role_agency,
+			col_role_scopes;
+static AttrNumber col_grant_principal,
+			col_grant_role,
+			col_grant_tenant,
+			col_grant_from,
+			col_grant_until,
+			col_grant_revoked;
+static AttrNumber col_allow_agency,
+			col_allow_scopes;
+static AttrNumber col_principal_id,
+			col_principal_status,
+			col_principal_attributes;
 
 /* Bumped by the relcache callback; the cache was built at cache_built_count. */
 static uint64 rbac_inval_count = 0;
@@ -81,6 +119,23 @@ typedef struct EffEntry
 	TimestampTz expires;		/* recompute once the transaction starts at or after this */
 	HlScopes   *scopes;			/* in RbacCacheContext */
 } EffEntry;
+
+/* A row of hlauth.roles (exists false: no such role). */
+typedef struct RoleEntry
+{
+	pg_uuid_t	id;				/* hash key */
+	bool		exists;
+	bool		custom;			/* an agency's custom role: agency is its agency */
+	pg_uuid_t	agency;
+	HlScopes   *scopes;			/* in RbacCacheContext */
+} RoleEntry;
+
+/* A row of hlauth.agency_allowances (scopes NULL: none, so custom roles grant nothing). */
+typedef struct AllowanceEntry
+{
+	pg_uuid_t	agency;			/* hash key */
+	HlScopes   *scopes;			/* in RbacCacheContext */
+} AllowanceEntry;
 
 typedef struct PrincipalEntry
 {
@@ -107,6 +162,8 @@ typedef struct Registry
 static MemoryContext RbacCacheContext = NULL;
 static HTAB *EffCache = NULL;
 static HTAB *PrincipalCache = NULL;
+static HTAB *RoleCache = NULL;
+static HTAB *AllowanceCache = NULL;
 static Registry *CachedRegistry = NULL;
 static uint64 registry_generation = 0;	/* bumped whenever CachedRegistry is rebuilt */
 static uint64 cache_built_count = 0;
@@ -119,11 +176,6 @@ static bool cache_force_reset = false;
  * id while the cache holds any; the first lookup of another transaction drops the cache.
  */
 static LocalTransactionId cache_xact_lxid = InvalidLocalTransactionId;
-
-/* Saved plans, prepared on the first miss. */
-static SPIPlanPtr plan_registry = NULL;
-static SPIPlanPtr plan_principal = NULL;
-static SPIPlanPtr plan_grants = NULL;
 
 static void
 rbac_relcache_callback(Datum arg, Oid relid)
@@ -175,6 +227,27 @@ HlRbacInstalled(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("grants", nsp));
 }
 
+static Oid
+rbac_index(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "hlauth's index hlauth.%s does not exist", name);
+	return relid;
+}
+
+static AttrNumber
+rbac_column(int table, const char *name, Oid type)
+{
+	AttrNumber	attnum = get_attnum(rbac_relids[table], name);
+
+	if (attnum == InvalidAttrNumber || get_atttype(rbac_relids[table], attnum) != type)
+		elog(ERROR, "hlauth.%s does not have the expected column \"%s\"",
+			 rbac_relnames[table], name);
+	return attnum;
+}
+
 /*
  * Learn the tables' OIDs before reading them, so that their invalidations are recognised.
  * Called on a miss, before the first read.
@@ -184,6 +257,8 @@ rbac_lookup_relids(void)
 {
 	Oid			nsp;
 	int			i;
+
+	Oid			scopes_type;
 
 	if (rbac_relids_valid)
 		return;
@@ -198,6 +273,29 @@ rbac_lookup_relids(void)
 					 errdetail("Table hlauth.%s does not exist.", rbac_relnames[i]),
 					 errhint("Run CREATE EXTENSION hlauth, or ALTER EXTENSION hlauth UPDATE.")));
 	}
+	idx_roles_pkey = rbac_index(nsp, "roles_pkey");
+	idx_grants_principal_tenant = rbac_index(nsp, "grants_principal_tenant_idx");
+	idx_allowances_pkey = rbac_index(nsp, "agency_allowances_pkey");
+	idx_principals_pkey = rbac_index(nsp, "principals_pkey");
+
+	scopes_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("scopes"),
+								  ObjectIdGetDatum(nsp));
+	col_perm_scope = rbac_column(RBAC_PERMISSIONS, "scope", TEXTOID);
+	col_perm_implies = rbac_column(RBAC_PERMISSIONS, "implies", TEXTARRAYOID);
+	col_role_id = rbac_column(RBAC_ROLES, "id", UUIDOID);
+	col_role_agency = rbac_column(RBAC_ROLES, "agency_id", UUIDOID);
+	col_role_scopes = rbac_column(RBAC_ROLES, "scopes", scopes_type);
+	col_grant_principal = rbac_column(RBAC_GRANTS, "principal", UUIDOID);
+	col_grant_role = rbac_column(RBAC_GRANTS, "role_id", UUIDOID);
+	col_grant_tenant = rbac_column(RBAC_GRANTS, "tenant_id", UUIDOID);
+	col_grant_from = rbac_column(RBAC_GRANTS, "valid_from", TIMESTAMPTZOID);
+	col_grant_until = rbac_column(RBAC_GRANTS, "valid_until", TIMESTAMPTZOID);
+	col_grant_revoked = rbac_column(RBAC_GRANTS, "revoked_at", TIMESTAMPTZOID);
+	col_allow_agency = rbac_column(RBAC_ALLOWANCES, "agency_id", UUIDOID);
+	col_allow_scopes = rbac_column(RBAC_ALLOWANCES, "scopes", scopes_type);
+	col_principal_id = rbac_column(RBAC_PRINCIPALS, "id", UUIDOID);
+	col_principal_status = rbac_column(RBAC_PRINCIPALS, "status", TEXTOID);
+	col_principal_attributes = rbac_column(RBAC_PRINCIPALS, "attributes", JSONBOID);
 	rbac_relids_valid = true;
 }
 
@@ -229,6 +327,11 @@ rbac_cache_prepare(void)
 	ctl.entrysize = sizeof(PrincipalEntry);
 	PrincipalCache = hash_create("hlauth principals", 256, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(RoleEntry);
+	RoleCache = hash_create("hlauth roles", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(AllowanceEntry);
+	AllowanceCache = hash_create("hlauth agency allowances", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CachedRegistry = NULL;
 	cache_built_count = rbac_inval_count;
 	cache_built_tenants = HlTenantsGeneration();
@@ -246,77 +349,53 @@ rbac_note_fill(void)
 
 /* ---- reading the tables ---- */
 
-typedef struct RbacSpi
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	Snapshot	snapshot;
-} RbacSpi;
-
 /*
- * Connect to SPI as the bootstrap superuser (app roles cannot read these tables, and
- * row-level security must not hide rows from this computation), with search_path pinned.
- * Errors need no cleanup: (sub)transaction abort restores the user, the GUC level and SPI.
+ * One read of the tables: the snapshot every scan of it uses (registered for the read).
+ * Errors need no cleanup: (sub)transaction abort releases the snapshot, locks and scans.
  */
+typedef struct RbacRead
+{
+	Snapshot	snapshot;
+} RbacRead;
+
 static void
-rbac_spi_begin(RbacSpi *s)
+rbac_read_begin(RbacRead *r)
 {
 	rbac_lookup_relids();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	GetUserIdAndSecContext(&s->save_userid, &s->save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   s->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	s->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	/* See the head comment: the latest snapshot, except where none may be taken. */
-	s->snapshot = IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot();
+	r->snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 	rbac_note_fill();
 }
 
 static void
-rbac_spi_end(RbacSpi *s)
+rbac_read_end(RbacRead *r)
 {
-	AtEOXact_GUC(true, s->save_nestlevel);
-	SetUserIdAndSecContext(s->save_userid, s->save_sec_context);
-	SPI_finish();
+	UnregisterSnapshot(r->snapshot);
 }
 
-static SPIPlanPtr
-rbac_prepare(SPIPlanPtr *slot, const char *query, int nargs, Oid *argtypes)
+/* Open one of the tables for the read (this processes pending invalidations). */
+static Relation
+rbac_open(int table)
 {
-	if (*slot == NULL)
-	{
-		/*
-		 * A generic plan, planned once: left to itself the plan cache keeps choosing custom
-		 * plans for `tenant_id = ANY ($2)`, and re-planned on every cache miss (most of a
-		 * miss's cost; make bench's effective_scopes micro-benchmark showed it).
-		 */
-		SPIPlanPtr	plan = SPI_prepare_cursor(query, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
+	return table_open(rbac_relids[table], AccessShareLock);
 }
 
 static void
-rbac_execute(RbacSpi *s, SPIPlanPtr plan, Datum *values, const char *nulls)
+rbac_close(Relation rel)
 {
-	int			rc = SPI_execute_snapshot(plan, values, nulls, s->snapshot, InvalidSnapshot,
-										  true, false, 0);
-
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "hlauth could not read its permission tables: %s", SPI_result_code_string(rc));
+	table_close(rel, AccessShareLock);
 }
 
-/* ---- the registry ---- */
+/* A copy in RbacCacheContext of a scopes value read from a table. */
+static HlScopes *
+cache_scopes(Datum d)
+{
+	HlScopes   *set = DatumGetHlScopesP(d);
+	HlScopes   *copy = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(set));
+
+	memcpy(copy, set, VARSIZE(set));
+	return copy;
+}
 
 static int
 permission_cmp(const void *a, const void *b)
@@ -356,53 +435,64 @@ permission_row_cmp(const void *a, const void *b)
 	return permission_cmp(&((const PermissionRow *) a)->perm, &((const PermissionRow *) b)->perm);
 }
 
-/* The registry, from the cache or read inside the caller's SPI connection. */
+/* The registry, from the cache or read (a scan of hlauth.permissions) in the caller's read. */
 static Registry *
-registry_get(RbacSpi *s)
+registry_get(RbacRead *r)
 {
 	MemoryContext old;
 	Registry   *reg;
 	PermissionRow *rows;
-	uint64		i;
+	int			nrows = 0,
+				maxrows = 64;
+	Relation	rel;
+	TupleDesc	desc;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	int			k,
 				j;
 
 	if (CachedRegistry != NULL)
 		return CachedRegistry;
 
-	rbac_execute(s, rbac_prepare(&plan_registry,
-								 "SELECT p.scope, p.implies FROM hlauth.permissions p",
-								 0, NULL),
-				 NULL, NULL);
-
 	old = MemoryContextSwitchTo(RbacCacheContext);
 	reg = (Registry *) palloc0(sizeof(Registry));
-	reg->n = (int) SPI_processed;
-	rows = (PermissionRow *) palloc0(sizeof(PermissionRow) * Max(reg->n, 1));
-	for (i = 0; i < SPI_processed; i++)
+	rows = (PermissionRow *) palloc0(sizeof(PermissionRow) * maxrows);
+	rel = rbac_open(RBAC_PERMISSIONS);
+	desc = RelationGetDescr(rel);
+	scan = systable_beginscan(rel, InvalidOid, false, r->snapshot, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
+		Datum		d = heap_getattr(tup, col_perm_scope, desc, &isnull);
 		Datum	   *elems;
 		bool	   *enulls;
 		int			nelems;
 
 		if (isnull)
 			elog(ERROR, "hlauth.permissions holds a NULL scope");
-		rows[i].perm.scope = TextDatumGetCString(d);
-		rows[i].perm.len = strlen(rows[i].perm.scope);
-		d = SPI_getbinval(tup, desc, 2, &isnull);
-		if (isnull)
-			continue;
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &enulls, &nelems);
-		rows[i].implied = (char **) palloc(sizeof(char *) * Max(nelems, 1));
-		for (k = 0; k < nelems; k++)
-			if (!enulls[k])
-				rows[i].implied[rows[i].nimplied++] = TextDatumGetCString(elems[k]);
+		if (nrows == maxrows)
+		{
+			rows = (PermissionRow *) repalloc(rows, sizeof(PermissionRow) * maxrows * 2);
+			memset(rows + maxrows, 0, sizeof(PermissionRow) * maxrows);
+			maxrows *= 2;
+		}
+		rows[nrows].perm.scope = TextDatumGetCString(d);
+		rows[nrows].perm.len = strlen(rows[nrows].perm.scope);
+		d = heap_getattr(tup, col_perm_implies, desc, &isnull);
+		if (!isnull)
+		{
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &enulls, &nelems);
+			rows[nrows].implied = (char **) palloc(sizeof(char *) * Max(nelems, 1));
+			for (k = 0; k < nelems; k++)
+				if (!enulls[k])
+					rows[nrows].implied[rows[nrows].nimplied++] = TextDatumGetCString(elems[k]);
+		}
+		nrows++;
 	}
+	systable_endscan(scan);
+	rbac_close(rel);
+	reg->n = nrows;
 
 	/*
 	 * Sort bytewise, then resolve implied names to indexes. An implied scope that is not
@@ -556,34 +646,36 @@ copy_scopes(const HlScopes *set)
 
 /* ---- principals ---- */
 
-/* The principal's entry, from the cache or read inside the caller's SPI connection. */
+/* The principal's entry, from the cache or read (hlauth.principals' primary key) in the caller's read. */
 static PrincipalEntry *
-principal_get_spi(RbacSpi *s, const pg_uuid_t *id)
+principal_get_read(RbacRead *r, const pg_uuid_t *id)
 {
 	PrincipalEntry *e;
 	bool		found;
-	Datum		values[1];
-	Oid			types[1] = {UUIDOID};
 	bool		active = true;
 	Jsonb	   *attributes = NULL;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
 
 	e = (PrincipalEntry *) hash_search(PrincipalCache, id, HASH_FIND, &found);
 	if (found)
 		return e;
 
-	values[0] = UUIDPGetDatum(id);
-	rbac_execute(s, rbac_prepare(&plan_principal,
-								 "SELECT p.status OPERATOR(pg_catalog.=) 'active', p.attributes "
-								 "FROM hlauth.principals p WHERE p.id OPERATOR(pg_catalog.=) $1",
-								 1, types),
-				 values, NULL);
-	if (SPI_processed > 0)
+	rel = rbac_open(RBAC_PRINCIPALS);
+	ScanKeyInit(&key, col_principal_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+	scan = systable_beginscan(rel, idx_principals_pkey, true, r->snapshot, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
 	{
+		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		d = heap_getattr(tup, col_principal_status, desc, &isnull);
 
-		active = !isnull && DatumGetBool(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		/* No row: active. A row: active only with status 'active'. */
+		active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+		d = heap_getattr(tup, col_principal_attributes, desc, &isnull);
 		if (!isnull)
 		{
 			Jsonb	   *jb = DatumGetJsonbP(d);
@@ -592,6 +684,9 @@ principal_get_spi(RbacSpi *s, const pg_uuid_t *id)
 			memcpy(attributes, jb, VARSIZE(jb));
 		}
 	}
+	systable_endscan(scan);
+	rbac_close(rel);
+
 	if (hash_get_num_entries(PrincipalCache) >= HL_RBAC_CACHE_MAX)
 		cache_force_reset = true;	/* dropped at the next lookup; this entry serves now */
 	e = (PrincipalEntry *) hash_search(PrincipalCache, id, HASH_ENTER, &found);
@@ -605,14 +700,85 @@ principal_get(const pg_uuid_t *id)
 {
 	PrincipalEntry *e;
 	bool		found;
-	RbacSpi		s;
+	RbacRead	r;
 
 	e = (PrincipalEntry *) hash_search(PrincipalCache, id, HASH_FIND, &found);
 	if (found)
 		return e;
-	rbac_spi_begin(&s);
-	e = principal_get_spi(&s, id);
-	rbac_spi_end(&s);
+	rbac_read_begin(&r);
+	e = principal_get_read(&r, id);
+	rbac_read_end(&r);
+	return e;
+}
+
+/* A role, from the cache or read (hlauth.roles' primary key) in the caller's read. */
+static RoleEntry *
+role_get_read(RbacRead *r, Relation rel, const pg_uuid_t *id)
+{
+	RoleEntry  *e;
+	bool		found;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	e = (RoleEntry *) hash_search(RoleCache, id, HASH_FIND, &found);
+	if (found)
+		return e;
+
+	ScanKeyInit(&key, col_role_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+	scan = systable_beginscan(rel, idx_roles_pkey, true, r->snapshot, 1, &key);
+	tup = systable_getnext(scan);
+	e = (RoleEntry *) hash_search(RoleCache, id, HASH_ENTER, &found);
+	e->exists = false;
+	e->custom = false;
+	e->scopes = NULL;
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		d;
+
+		e->exists = true;
+		d = heap_getattr(tup, col_role_agency, desc, &isnull);
+		e->custom = !isnull;
+		if (!isnull)
+			memcpy(&e->agency, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		d = heap_getattr(tup, col_role_scopes, desc, &isnull);
+		if (!isnull)
+			e->scopes = cache_scopes(d);
+	}
+	systable_endscan(scan);
+	return e;
+}
+
+/* An agency's allowance, from the cache or read (its primary key) in the caller's read. */
+static AllowanceEntry *
+allowance_get_read(RbacRead *r, Relation rel, const pg_uuid_t *agency)
+{
+	AllowanceEntry *e;
+	bool		found;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	e = (AllowanceEntry *) hash_search(AllowanceCache, agency, HASH_FIND, &found);
+	if (found)
+		return e;
+
+	ScanKeyInit(&key, col_allow_agency, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agency));
+	scan = systable_beginscan(rel, idx_allowances_pkey, true, r->snapshot, 1, &key);
+	tup = systable_getnext(scan);
+	e = (AllowanceEntry *) hash_search(AllowanceCache, agency, HASH_ENTER, &found);
+	e->scopes = NULL;
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, col_allow_scopes, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			e->scopes = cache_scopes(d);
+	}
+	systable_endscan(scan);
 	return e;
 }
 
@@ -635,18 +801,20 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 				  TimestampTz *expires)
 {
 	HlTenantPath path;
-	RbacSpi		s;
+	RbacRead	r;
 	Registry   *reg;
 	bool	   *granted;
 	bool	   *role_marks;
 	bool	   *allow_marks;
-	Datum		ids[3];
+	pg_uuid_t	ids[3];
 	int			nids = 0;
-	Datum		values[3];
-	Oid			types[3] = {UUIDOID, UUIDARRAYOID, UUIDOID};
+	Relation	grants,
+				roles,
+				allowances;
+	TupleDesc	desc;
 	MemoryContext caller = CurrentMemoryContext;
 	HlScopes   *result;
-	uint64		i;
+	int			t;
 
 	*expires = DT_NOEND;
 
@@ -654,95 +822,106 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 	if (!HlTenantResolve(tenant, &path) || !path.active)
 		return empty_scopes();
 
-	rbac_spi_begin(&s);
-	if (!principal_get_spi(&s, principal)->active)
+	rbac_read_begin(&r);
+	if (!principal_get_read(&r, principal)->active)
 	{
-		rbac_spi_end(&s);
+		rbac_read_end(&r);
 		return empty_scopes();
 	}
-	reg = registry_get(&s);
+	reg = registry_get(&r);
+	MemoryContextSwitchTo(caller);
 
-	granted = (bool *) MemoryContextAllocZero(caller, sizeof(bool) * Max(reg->n, 1));
+	granted = (bool *) palloc0(sizeof(bool) * Max(reg->n, 1));
 	role_marks = (bool *) palloc(sizeof(bool) * Max(reg->n, 1));
 	allow_marks = (bool *) palloc(sizeof(bool) * Max(reg->n, 1));
 
 	/* The tenant and every tenant above it. */
-	ids[nids++] = UUIDPGetDatum(&path.agency);
+	ids[nids++] = path.agency;
 	if (path.kind >= HL_TENANT_ACCOUNT)
-		ids[nids++] = UUIDPGetDatum(&path.account);
+		ids[nids++] = path.account;
 	if (path.kind == HL_TENANT_APP)
-		ids[nids++] = UUIDPGetDatum(&path.app);
-	values[0] = UUIDPGetDatum(principal);
-	values[1] = PointerGetDatum(construct_array(ids, nids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[2] = UUIDPGetDatum(&path.agency);
+		ids[nids++] = path.app;
 
 	/*
-	 * One index lookup (grants_principal_tenant_idx) per tenant of the path. A custom role
-	 * counts only inside its own agency, capped by the agency's current allowance.
+	 * One lookup of grants_principal_tenant_idx (live grants only) per tenant of the path.
+	 * A custom role counts only inside its own agency, capped by the agency's current
+	 * allowance (no allowance: it grants nothing).
 	 */
-	rbac_execute(&s, rbac_prepare(&plan_grants,
-								  "SELECT g.valid_from, g.valid_until, r.scopes, "
-								  "r.agency_id IS NOT NULL, a.scopes "
-								  "FROM hlauth.grants g "
-								  "JOIN hlauth.roles r ON r.id OPERATOR(pg_catalog.=) g.role_id "
-								  "LEFT JOIN hlauth.agency_allowances a "
-								  "ON a.agency_id OPERATOR(pg_catalog.=) r.agency_id "
-								  "WHERE g.principal OPERATOR(pg_catalog.=) $1 "
-								  "AND g.tenant_id OPERATOR(pg_catalog.=) ANY ($2) "
-								  "AND g.revoked_at IS NULL "
-								  "AND (r.agency_id IS NULL OR r.agency_id OPERATOR(pg_catalog.=) $3)",
-								  3, types),
-				 values, NULL);
-
-	for (i = 0; i < SPI_processed; i++)
+	grants = rbac_open(RBAC_GRANTS);
+	roles = rbac_open(RBAC_ROLES);
+	allowances = rbac_open(RBAC_ALLOWANCES);
+	desc = RelationGetDescr(grants);
+	for (t = 0; t < nids; t++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-		bool		custom;
-		int			k;
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		HeapTuple	tup;
 
-		d = SPI_getbinval(tup, desc, 1, &isnull);
-		if (!isnull && DatumGetTimestampTz(d) > now)
+		ScanKeyInit(&keys[0], col_grant_principal, BTEqualStrategyNumber, F_UUID_EQ,
+					UUIDPGetDatum(principal));
+		ScanKeyInit(&keys[1], col_grant_tenant, BTEqualStrategyNumber, F_UUID_EQ,
+					UUIDPGetDatum(&ids[t]));
+		scan = systable_beginscan(grants, idx_grants_principal_tenant, true, r.snapshot, 2, keys);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
-			/* Not valid yet: it starts counting then. */
-			*expires = Min(*expires, DatumGetTimestampTz(d));
-			continue;
-		}
-		d = SPI_getbinval(tup, desc, 2, &isnull);
-		if (!isnull)
-		{
-			if (DatumGetTimestampTz(d) <= now)
-				continue;		/* over */
-			*expires = Min(*expires, DatumGetTimestampTz(d));
-		}
+			bool		isnull;
+			Datum		d;
+			RoleEntry  *role;
+			int			k;
 
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		if (isnull)
-			continue;
-		registry_expand(reg, DatumGetHlScopesP(d), role_marks);
+			/* The index holds live grants only; the row says so too. */
+			(void) heap_getattr(tup, col_grant_revoked, desc, &isnull);
+			if (!isnull)
+				continue;
+			d = heap_getattr(tup, col_grant_from, desc, &isnull);
+			if (!isnull && DatumGetTimestampTz(d) > now)
+			{
+				/* Not valid yet: it starts counting then. */
+				*expires = Min(*expires, DatumGetTimestampTz(d));
+				continue;
+			}
+			d = heap_getattr(tup, col_grant_until, desc, &isnull);
+			if (!isnull)
+			{
+				if (DatumGetTimestampTz(d) <= now)
+					continue;	/* over */
+				*expires = Min(*expires, DatumGetTimestampTz(d));
+			}
 
-		custom = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		if (custom)
-		{
-			/* No allowance: the agency's custom roles grant nothing. */
-			d = SPI_getbinval(tup, desc, 5, &isnull);
+			d = heap_getattr(tup, col_grant_role, desc, &isnull);
 			if (isnull)
 				continue;
-			registry_expand(reg, DatumGetHlScopesP(d), allow_marks);
+			role = role_get_read(&r, roles, DatumGetUUIDP(d));
+			if (!role->exists || role->scopes == NULL)
+				continue;
+			if (role->custom && memcmp(&role->agency, &path.agency, sizeof(pg_uuid_t)) != 0)
+				continue;		/* another agency's custom role counts nowhere here */
+			registry_expand(reg, role->scopes, role_marks);
+			if (role->custom)
+			{
+				AllowanceEntry *allow = allowance_get_read(&r, allowances, &role->agency);
+
+				if (allow->scopes == NULL)
+					continue;
+				registry_expand(reg, allow->scopes, allow_marks);
+				for (k = 0; k < reg->n; k++)
+					role_marks[k] = role_marks[k] && allow_marks[k];
+			}
 			for (k = 0; k < reg->n; k++)
-				role_marks[k] = role_marks[k] && allow_marks[k];
+				granted[k] = granted[k] || role_marks[k];
 		}
-		for (k = 0; k < reg->n; k++)
-			granted[k] = granted[k] || role_marks[k];
+		systable_endscan(scan);
 	}
+	rbac_close(allowances);
+	rbac_close(roles);
+	rbac_close(grants);
 
 	/* Each role's set was closed under implication, and so is their union. */
-	MemoryContextSwitchTo(caller);
 	result = scopes_from_marks(reg, granted);
 	pfree(granted);
-	rbac_spi_end(&s);
+	pfree(role_marks);
+	pfree(allow_marks);
+	rbac_read_end(&r);
 	return result;
 }
 
@@ -846,7 +1025,7 @@ hlauth_effective_scopes(PG_FUNCTION_ARGS)
  * The registered permissions a scope set grants: wildcards expanded, implications applied
  * (so asking for contacts.write also asks for what it implies). palloc'd in the caller's
  * context. A one-entry memo (the same scopes arrive in every transaction of an app server)
- * keeps the hot path of set_principal and authenticate free of SPI.
+ * keeps the hot path of set_principal and authenticate free of table reads.
  */
 HlScopes *
 HlExpandScopes(const HlScopes *set)
@@ -855,7 +1034,7 @@ HlExpandScopes(const HlScopes *set)
 	static HlScopes *memo_in = NULL;
 	static HlScopes *memo_out = NULL;
 	static uint64 memo_registry_gen = 0;
-	RbacSpi		s;
+	RbacRead	r;
 	Registry   *reg;
 	bool	   *marks;
 	HlScopes   *result;
@@ -869,10 +1048,10 @@ HlExpandScopes(const HlScopes *set)
 	reg = CachedRegistry;
 	if (reg == NULL)
 	{
-		rbac_spi_begin(&s);
-		reg = registry_get(&s);
+		rbac_read_begin(&r);
+		reg = registry_get(&r);
 		MemoryContextSwitchTo(caller);
-		rbac_spi_end(&s);
+		rbac_read_end(&r);
 	}
 	marks = (bool *) palloc(sizeof(bool) * Max(reg->n, 1));
 	registry_expand(reg, set, marks);
