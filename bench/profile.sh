@@ -119,7 +119,7 @@ bench_profile() {
 			for n in 1000 3000; do
 				start=$(date +%s)
 				valgrind --tool=callgrind --callgrind-out-file="$dir/cg.${q}_${v}_$n" \
-					"$HL_PGBIN/postgres" --single -D "$data" -c shared_buffers="$BENCH_SHARED_BUFFERS" hlbench \
+					"$HL_PGBIN/postgres" --single -D "$data" -c shared_buffers=256MB hlbench \
 					<"$dir/${q}_${v}_$n.sql" >"$dir/${q}_${v}_$n.out" 2>"$dir/${q}_${v}_$n.err" \
 					|| { tail -20 "$dir/${q}_${v}_$n.err" >&2; hl_die "callgrind run failed: $q $v"; }
 				grep -q ERROR "$dir/${q}_${v}_$n.out" && { grep -m3 ERROR "$dir/${q}_${v}_$n.out" >&2; hl_die "profile script failed: $q $v"; }

@@ -43,11 +43,15 @@
 #                        rounds reversed)
 #   BENCH_WARMUP         seconds of untimed warm-up per script before round 1 (default 5, 0: none)
 #   BENCH_CLIENTS        pgbench -c and -j (default 2)
-#   BENCH_SHARED_BUFFERS shared_buffers of the cluster (default 256MB)
+#   BENCH_SHARED_BUFFERS shared_buffers of the cluster (default 2GB: every variant's table and
+#                        index stay in shared buffers, loaded there by pg_prewarm after the load)
 #   BENCH_VARIANTS       variants to run (default "limit setting hlauth auth noscope"; limit is
 #                        needed, and hlauth for auth's ratio)
 #   BENCH_AUTH_KEYS      API keys in the auth variant's scripts (default 500: 100 scripts x 5)
 #   BENCH_MICRO          0: skip the per-call micro-benchmarks (default 1)
+#   BENCH_MIXED_SECONDS  seconds of each mixed run (all variants interleaved in one pgbench
+#                        run per query; default 60, 0: none)
+#   BENCH_MIXED_SAMPLE   the share of transactions whose latency pgbench logs there (0.2)
 #   BENCH_PROFILE        1: afterwards, count server instructions per transaction with valgrind
 #                        (deterministic, immune to machine noise; bench/profile.sh)
 #   BENCH_MAX_OTHER      each run waits (up to BENCH_QUIET_WAIT seconds) until other processes
@@ -70,7 +74,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-20}
 BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-5}
 BENCH_CLIENTS=${BENCH_CLIENTS:-2}
-BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-256MB}
+BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-2GB}
 BENCH_PROFILE=${BENCH_PROFILE:-0}
 BENCH_MAX_OTHER=${BENCH_MAX_OTHER:-10}
 BENCH_RETRIES=${BENCH_RETRIES:-2}
@@ -80,6 +84,8 @@ QUERIES="point count"
 VARIANTS=${BENCH_VARIANTS:-limit setting hlauth auth noscope}
 BENCH_AUTH_KEYS=${BENCH_AUTH_KEYS:-500}
 BENCH_MICRO=${BENCH_MICRO:-1}
+BENCH_MIXED_SECONDS=${BENCH_MIXED_SECONDS:-60}
+BENCH_MIXED_SAMPLE=${BENCH_MIXED_SAMPLE:-0.2}
 AUTH_FILES=100
 [ "$BENCH_AUTH_KEYS" -lt "$AUTH_FILES" ] && AUTH_FILES=$BENCH_AUTH_KEYS
 AUTH_PER_FILE=$(( (BENCH_AUTH_KEYS + AUTH_FILES - 1) / AUTH_FILES ))
@@ -286,6 +292,49 @@ SQL
 	done
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+	# The mixed runs: per query, one pgbench run in which every transaction picks one of the
+	# variants' scripts at random (equal weights; the auth variant's 100 scripts share one
+	# weight). All variants then run on the same clients at the same moments, so machine
+	# noise, which moves separate runs by +-10% on a small VM, falls on all of them alike.
+	# Every variant connects as hlbench_app here (the limit table has no RLS; the app role
+	# is granted SELECT on it). pgbench logs a sample of the transactions' latencies (-l);
+	# each variant's mean latency stands for its throughput (with one client per thread,
+	# TPS = clients / mean latency), and limit's mean / the variant's is its ratio.
+	mixed_run() {
+		local q=$1 secs=$2 v log args=() names=() w
+		for v in $VARIANTS; do
+			has_query "$q" "$v" || continue
+			if [ "$v" = auth ]; then
+				for w in "${auth_args[@]}"; do
+					[ "$w" = -f ] && continue
+					args+=(-f "$w"); names+=(auth)
+				done
+			else
+				w=1
+				[[ " $VARIANTS " == *" auth "* ]] && has_query "$q" auth && w=$AUTH_FILES
+				args+=(-f "$PWD/bench/${q}_${v}.sql@$w"); names+=("$v")
+			fi
+		done
+		rm -rf "$res/mixed_$q" && mkdir -p "$res/mixed_$q"
+		log=$res/mixed_$q.log
+		wait_quiet
+		( cd "$res/mixed_$q" && pgbench -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$secs" -U hlbench_app \
+			-l --sampling-rate="$BENCH_MIXED_SAMPLE" -D principal="$PRINCIPAL" -D scopes=contacts.readonly \
+			"${args[@]}" hlbench ) >"$log" 2>&1 \
+			|| { cat "$log" >&2; hl_die "pgbench failed: mixed $q"; }
+		grep -q '^number of failed transactions: 0 ' "$log" || { cat "$log" >&2; hl_die "failed transactions: mixed $q"; }
+		# script number -> variant, then mean latency per variant (log: client tx latency_us script ...)
+		printf '%s\n' "${names[@]}" | awk -v q="$q" 'NR == FNR { name[NR - 1] = $1; next }
+			{ n[name[$4]]++; s[name[$4]] += $3 }
+			END { for (v in n) printf "%s %s %d %.2f\n", q, v, n[v], s[v] / n[v] }' - "$res/mixed_$q"/pgbench_log.* >>"$res/mixed.txt"
+		hl_log "mixed $q: $(awk -v q="$q" '$1 == q { printf "%s %.1f us  ", $2, $4 }' "$res/mixed.txt")"
+		rm -rf "$res/mixed_$q"
+	}
+	if [ "$BENCH_MIXED_SECONDS" -gt 0 ]; then
+		rm -f "$res/mixed.txt"
+		for q in $QUERIES; do mixed_run "$q" "$BENCH_MIXED_SECONDS"; done
+	fi
+
 	if [ "$BENCH_MICRO" = 1 ] && [[ " $VARIANTS " == *" auth "* ]]; then
 		hl_log "micro-benchmarks: effective_scopes, api_key_matches, authenticate per call (a minute)"
 		# shellcheck source=bench/micro.sh
@@ -342,6 +391,30 @@ SQL
 	echo "other: the most CPU that processes outside this benchmark used during any of the variant's"
 	echo "runs, in % of the machine; above a few % the TPS figures of that run are disturbed."
 	[ -f "$res/disturbed.txt" ] && echo "repeated: $(wc -l <"$res/disturbed.txt") run(s) disturbed by other processes (over $BENCH_MAX_OTHER%) were run again."
+	if [ -f "$res/mixed.txt" ]; then
+		echo
+		echo "== mixed runs: all variants' transactions interleaved at random in one pgbench run per query"
+		echo "   (${BENCH_MIXED_SECONDS}s, -c $BENCH_CLIENTS -j $BENCH_CLIENTS, every variant as hlbench_app; latencies of a $BENCH_MIXED_SAMPLE sample of the transactions)"
+		awk '
+			{ key = $1 " " $2; n[key] = $3; lat[key] = $4 }
+			END {
+				name["limit"] = "limit"; name["setting"] = "current_setting"; name["hlauth"] = "hlauth"; name["noscope"] = "hlauth_noscope"
+				name["auth"] = "auth (API key)"
+				target["point hlauth"] = ">= 0.95 target"; target["count hlauth"] = ">= 0.95 target"
+				target["point auth"] = "(vs hlauth: see below)"
+				split("point count", qs, " "); split("limit setting hlauth auth noscope", vs, " ")
+				printf "%-6s %-16s %12s %16s %9s\n", "query", "variant", "sampled tx", "mean latency us", "vs limit"
+				for (i = 1; i <= 2; i++) for (j = 1; j <= 5; j++) {
+					key = qs[i] " " vs[j]; base = qs[i] " limit"
+					if (!(key in n) || !(base in n)) continue
+					printf "%-6s %-16s %12d %16.2f %9.3f  %s\n", qs[i], name[vs[j]], n[key], lat[key], lat[base] / lat[key], target[key]
+				}
+				if (("point auth" in n) && ("point hlauth" in n))
+					printf "auth / hlauth (point lookup): %.3f (target >= 0.9)\n", lat["point hlauth"] / lat["point auth"]
+			}' "$res/mixed.txt"
+		echo "vs limit: the limit's mean latency / the variant's = the share of the limit's TPS the variant"
+		echo "would reach on its own (each client runs one transaction at a time)."
+	fi
 	if grep -q '^point auth ' "$res/tps.txt" && grep -q '^point hlauth ' "$res/tps.txt"; then
 		echo
 		echo "== API keys (issue #3): BEGIN; authenticate(key); <point lookup>; COMMIT next to BEGIN; set_principal(...); <point lookup>; COMMIT"

@@ -319,6 +319,59 @@ SET ROLE regress_rbac_app;
 SELECT hlauth.set_principal(rb('P2'), rb('B111'), 'crm/contacts.readonly');
 RESET ROLE;
 SELECT hlauth.reactivate_principal(rb('P2'));
+-- set_principal answers a repeat (the same principal, tenant and scopes) from a memo with
+-- the tenant's reach embedded in the context: every change still shows in the next
+-- transaction, and a change of the tenant tree at once
+CREATE FUNCTION rb_ctx() RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT coalesce(hlauth.scopes()::text, '-') || ' | reach: ' ||
+	       coalesce((SELECT string_agg(n.name, ',' ORDER BY n.name) FROM rb_names n
+	                  WHERE n.id = ANY (hlauth.accessible_tenants('account'))), '')
+$$;
+CREATE FUNCTION rb_suspend_directly(t text) RETURNS void LANGUAGE sql SECURITY DEFINER AS $$
+	UPDATE hlauth.tenants SET status = 'suspended' WHERE id = rb(t)
+$$;
+GRANT EXECUTE ON FUNCTION rb_suspend_directly(text) TO regress_rbac_app;
+SET ROLE regress_rbac_app;
+BEGIN;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+SELECT rb_ctx() AS first;
+COMMIT;
+BEGIN;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+SELECT rb_ctx() AS repeat;
+COMMIT;
+RESET ROLE;
+SELECT hlauth.grant_role(rb('P6'), :'deals', rb('B1')) AS p6_deals \gset
+SET ROLE regress_rbac_app;
+BEGIN;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+SELECT rb_ctx() AS after_a_grant;
+COMMIT;
+RESET ROLE;
+SELECT hlauth.revoke_grant(:'p6_deals');
+SELECT hlauth.suspend_principal(rb('P6'));
+SET ROLE regress_rbac_app;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+RESET ROLE;
+SELECT hlauth.reactivate_principal(rb('P6'));
+SELECT hlauth.suspend_tenant(rb('B1'));
+SET ROLE regress_rbac_app;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+RESET ROLE;
+SELECT hlauth.reactivate_tenant(rb('B1'));
+SET ROLE regress_rbac_app;
+BEGIN;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+SELECT rb_ctx() AS after_revoke_and_reactivations;
+COMMIT;
+BEGIN;
+SELECT hlauth.set_principal(rb('P6'), rb('B12'), 'crm/contacts.* crm/deals.readonly');
+SELECT rb_ctx() AS repeat_from_the_memo;
+-- (a role change would end the context: the tenant is suspended through a function)
+SELECT rb_suspend_directly('B12');
+SELECT rb_ctx() AS tenant_suspended_in_this_transaction;
+ROLLBACK;
+RESET ROLE;
 
 -- ---------------------------------------------------------------------------
 -- ABAC: a policy combining a scope with an attribute (docs/concepts.md)

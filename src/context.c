@@ -85,6 +85,15 @@ typedef struct HlContext
 	char		method[HL_METHOD_MAX];
 	char		token[HL_TOKEN_MAX];	/* key or token id; empty when none */
 	Size		scopes_offset;	/* HlScopes varlena at (char *) ctx + scopes_offset */
+
+	/*
+	 * The tenants of the context's own kind it may reach (a uuid[] at ctx + access_offset;
+	 * 0: not embedded), as the tenant tree of generation access_generation had them. The
+	 * policies ask for exactly this set in every scan; embedding a small one saves them the
+	 * cache lookups. Never published to parallel workers (they look it up).
+	 */
+	Size		access_offset;
+	uint64		access_generation;
 } HlContext;
 
 #define CONTEXT_SCOPES(ctx) ((const HlScopes *) ((const char *) (ctx) + (ctx)->scopes_offset))
@@ -128,22 +137,30 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
  * malloc'd (for_guc) when it becomes the GUC's "extra" in a parallel worker.
  */
 static HlContext *
-context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
-			  const char *method, const char *token, Oid role, const HlScopes *scopes,
-			  bool for_guc)
+context_build_access(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+					 const HlTenantPath *path, const char *method, const char *token, Oid role,
+					 const HlScopes *scopes, bool for_guc, const ArrayType *access)
 {
 	Size		off = MAXALIGN(sizeof(HlContext));
+	Size		access_off = MAXALIGN(off + VARSIZE(scopes));
+	Size		size = (access != NULL && !for_guc) ? access_off + VARSIZE(access) : off + VARSIZE(scopes);
 	HlContext  *ctx;
 
 	if (for_guc)
 	{
-		ctx = (HlContext *) malloc(off + VARSIZE(scopes));
+		ctx = (HlContext *) malloc(size);
 		if (ctx == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 	else
-		ctx = (HlContext *) MemoryContextAlloc(TopTransactionContext, off + VARSIZE(scopes));
+		ctx = (HlContext *) MemoryContextAlloc(TopTransactionContext, size);
 	memset(ctx, 0, sizeof(HlContext));
+	if (access != NULL && !for_guc)
+	{
+		ctx->access_offset = access_off;
+		ctx->access_generation = HlTenantsGeneration();
+		memcpy((char *) ctx + access_off, access, VARSIZE(access));
+	}
 	ctx->principal = *principal;
 	ctx->tenant = *tenant;
 	ctx->agency = path->agency;
@@ -156,6 +173,15 @@ context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenan
 	ctx->scopes_offset = off;
 	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
 	return ctx;
+}
+
+static HlContext *
+context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
+			  const char *method, const char *token, Oid role, const HlScopes *scopes,
+			  bool for_guc)
+{
+	return context_build_access(principal, tenant, path, method, token, role, scopes, for_guc,
+								NULL);
 }
 
 static void
@@ -617,6 +643,24 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 		role_checks_valid = true;
 	}
 
+	/*
+	 * The same principal, tenant and asked scopes as a transaction before, with nothing
+	 * changed since (any change to the tenants, principals, grants, roles, allowances or
+	 * permissions drops the memo, and so does a grant's start or end): one cache lookup.
+	 */
+	if (HlRbacInstalled())
+	{
+		const ArrayType *access;
+		HlScopes   *granted = HlPrincipalAtMemo(principal, tenant, scopes, &path, &access);
+
+		if (granted != NULL)
+		{
+			context_set(context_build_access(principal, tenant, &path, "set_principal", NULL,
+											 GetOuterUserId(), granted, false, access));
+			PG_RETURN_VOID();
+		}
+	}
+
 	if (!HlTenantResolve(tenant, &path))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -633,11 +677,14 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	 */
 	if (HlRbacInstalled())
 	{
+		HlScopes   *asked = scopes;
+
 		if (!HlPrincipalActive(principal))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("principal %s is suspended", uuid_text(principal))));
 		scopes = HlScopesIntersect(HlExpandScopes(scopes), HlEffectiveScopes(principal, tenant));
+		HlPrincipalAtRemember(principal, tenant, asked, scopes, &path);
 	}
 	context_set(context_build(principal, tenant, &path, "set_principal", NULL, GetOuterUserId(),
 							  scopes, false));
@@ -930,8 +977,16 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 	ctx = current_context();
 	if (only == -2 || ctx == NULL)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(UUIDOID));
-	/* A policy calls this once per scan: copy the array kept in the tenant cache. */
-	cached = HlTenantsAccessibleArray(&ctx->tenant, ctx->kind, only);
+	/*
+	 * A policy calls this once per scan: copy the array embedded in the context (the usual
+	 * case: the table's tenant kind is the principal's, and the tree has not changed since
+	 * set_principal), or the one kept in the tenant cache.
+	 */
+	if (ctx->access_offset != 0 && only == (int) ctx->kind &&
+		ctx->access_generation == HlTenantsGeneration())
+		cached = (const ArrayType *) ((const char *) ctx + ctx->access_offset);
+	else
+		cached = HlTenantsAccessibleArray(&ctx->tenant, ctx->kind, only);
 	result = (ArrayType *) palloc(VARSIZE(cached));
 	memcpy(result, cached, VARSIZE(cached));
 	PG_RETURN_ARRAYTYPE_P(result);

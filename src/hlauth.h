@@ -66,6 +66,15 @@ extern const struct ArrayType *HlTenantsAccessibleArray(const pg_uuid_t *tenant,
 														HlTenantKind kind, int only);
 extern const char *HlTenantKindName(HlTenantKind kind);
 
+/*
+ * A handle on a tenant's cache entry, for a caller that memoizes a resolution and wants the
+ * tenant's next lookups (the policies' accessible set) to find the entry without a hash
+ * lookup. NULL when the tenant is not cached. HlTenantsUseEntry ignores a handle from an
+ * older build of the cache.
+ */
+extern void *HlTenantsEntryFor(const pg_uuid_t *tenant, uint64 *build);
+extern void HlTenantsUseEntry(void *entry, uint64 build);
+
 /* ---- context.c: the principal context ---- */
 
 extern void HlContextInit(void);
@@ -171,6 +180,22 @@ extern HlScopes *HlExpandScopes(const HlScopes *set);
 
 /* False when the principal is suspended (principals without a row are active). */
 extern bool HlPrincipalActive(const pg_uuid_t *principal);
+
+/*
+ * set_principal's memo, kept with the principal's effective scopes at the tenant and
+ * dropped with them: for the asked scopes (as given, byte for byte), the scopes the context
+ * got, the tenant's path, and (when small) the tenants of the tenant's own kind it reaches
+ * (HlTenantsAccessibleArray). HlPrincipalAtMemo returns the scopes (palloc'd) and fills path
+ * and access (NULL when not kept; valid until the next cache lookup), or returns NULL when
+ * set_principal must check everything itself; it then calls
+ * HlPrincipalAtRemember with what it found (an active tenant, an active principal).
+ */
+extern HlScopes *HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+								   const HlScopes *asked, HlTenantPath *path,
+								   const struct ArrayType **access);
+extern void HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+								  const HlScopes *asked, const HlScopes *granted,
+								  const HlTenantPath *path);
 
 /* ---- apikey.c: the hlauth.apikey type, issuing and verifying API keys ---- */
 

@@ -118,7 +118,22 @@ typedef struct EffEntry
 	EffKey		key;			/* hash key */
 	TimestampTz expires;		/* recompute once the transaction starts at or after this */
 	HlScopes   *scopes;			/* in RbacCacheContext */
+
+	/*
+	 * set_principal's memo (HlPrincipalAtMemo), valid with the entry: reset whenever scopes
+	 * is recomputed. asked and granted are in RbacCacheContext.
+	 */
+	bool		at_valid;
+	HlTenantPath path;
+	void	   *tenant_entry;	/* HlTenantsEntryFor() handle, and its build */
+	uint64		tenant_build;
+	HlScopes   *asked;
+	HlScopes   *granted;
+	ArrayType  *access;			/* NULL when too large to keep here */
 } EffEntry;
+
+/* The largest accessible set set_principal's memo keeps (and the context embeds). */
+#define HL_MEMO_ACCESS_MAX 16
 
 /* A row of hlauth.roles (exists false: no such role). */
 typedef struct RoleEntry
@@ -925,6 +940,23 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 	return result;
 }
 
+static void
+eff_forget_memo(EffEntry *e)
+{
+	if (e->at_valid)
+	{
+		pfree(e->asked);
+		pfree(e->granted);
+		if (e->access != NULL)
+			pfree(e->access);
+	}
+	e->at_valid = false;
+	e->asked = NULL;
+	e->granted = NULL;
+	e->access = NULL;
+	e->tenant_entry = NULL;
+}
+
 HlScopes *
 HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 {
@@ -958,11 +990,75 @@ HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 	copy = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(result));
 	memcpy(copy, result, VARSIZE(result));
 	e = (EffEntry *) hash_search(EffCache, &key, HASH_ENTER, &found);
+	if (found)
+		eff_forget_memo(e);
 	if (found && e->scopes != NULL)
 		pfree(e->scopes);
 	e->scopes = copy;
 	e->expires = expires;
+	e->at_valid = false;
+	e->asked = NULL;
+	e->granted = NULL;
+	e->access = NULL;
+	e->tenant_entry = NULL;
 	return result;
+}
+
+HlScopes *
+HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
+				  HlTenantPath *path, const ArrayType **access)
+{
+	EffKey		key;
+	EffEntry   *e;
+	bool		found;
+
+	rbac_cache_prepare();
+	memset(&key, 0, sizeof(key));
+	key.principal = *principal;
+	key.tenant = *tenant;
+	e = (EffEntry *) hash_search(EffCache, &key, HASH_FIND, &found);
+	if (!found || !e->at_valid || GetCurrentTransactionStartTimestamp() >= e->expires ||
+		VARSIZE(e->asked) != VARSIZE(asked) || memcmp(e->asked, asked, VARSIZE(asked)) != 0)
+		return NULL;
+	*path = e->path;
+	*access = e->access;
+	HlTenantsUseEntry(e->tenant_entry, e->tenant_build);
+	return copy_scopes(e->granted);
+}
+
+void
+HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
+					  const HlScopes *granted, const HlTenantPath *path)
+{
+	EffKey		key;
+	EffEntry   *e;
+	bool		found;
+
+	/* Only into the entry HlEffectiveScopes just made: it was not dropped since. */
+	rbac_cache_prepare();
+	memset(&key, 0, sizeof(key));
+	key.principal = *principal;
+	key.tenant = *tenant;
+	e = (EffEntry *) hash_search(EffCache, &key, HASH_FIND, &found);
+	if (!found)
+		return;
+	eff_forget_memo(e);
+	e->asked = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(asked));
+	memcpy(e->asked, asked, VARSIZE(asked));
+	e->granted = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(granted));
+	memcpy(e->granted, granted, VARSIZE(granted));
+	e->path = *path;
+	{
+		const ArrayType *a = HlTenantsAccessibleArray(tenant, path->kind, path->kind);
+
+		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) <= HL_MEMO_ACCESS_MAX)
+		{
+			e->access = (ArrayType *) MemoryContextAlloc(RbacCacheContext, VARSIZE(a));
+			memcpy(e->access, a, VARSIZE(a));
+		}
+	}
+	e->tenant_entry = HlTenantsEntryFor(tenant, &e->tenant_build);
+	e->at_valid = true;
 }
 
 /* ---- SQL-callable ---- */

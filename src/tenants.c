@@ -42,6 +42,22 @@ PG_FUNCTION_INFO_V1(hlauth_tenants_changed);
 /* A cache larger than this is dropped and rebuilt rather than grown. */
 #define HL_TENANT_CACHE_MAX 100000
 
+/* Index HL_ACCESS_ALL of the lists below holds every accessible tenant, whatever its kind. */
+#define HL_ACCESS_ALL 3
+
+/* What a principal acting at a tenant may reach (see accessible_entry); in TenantCacheContext. */
+typedef struct AccessEntry
+{
+	int			count[HL_ACCESS_ALL + 1];
+	pg_uuid_t  *tenants[HL_ACCESS_ALL + 1];	/* by HlTenantKind, and all; sorted */
+	ArrayType  *arrays[HL_ACCESS_ALL + 1];	/* the same as uuid[], built on first use */
+} AccessEntry;
+
+/* Path memo states of a TenantEntry. */
+#define PATH_UNKNOWN	0
+#define PATH_FOUND		1		/* path holds the resolved path */
+#define PATH_NONE		2		/* the tenant does not exist */
+
 typedef struct TenantEntry
 {
 	pg_uuid_t	id;				/* hash key */
@@ -50,25 +66,30 @@ typedef struct TenantEntry
 	HlTenantKind kind;
 	bool		has_parent;
 	pg_uuid_t	parent;
+
+	/*
+	 * Memos, valid as long as the entry (the whole cache is dropped on any change to the
+	 * tree): the resolved path, and the accessible set. With them, the hot path of a
+	 * transaction looks the tenant up once, not once per level and again per policy scan.
+	 */
+	int			path_state;
+	HlTenantPath path;
+	AccessEntry *access;		/* NULL until first asked for */
 } TenantEntry;
-
-/* Index HL_ACCESS_ALL of the lists below holds every accessible tenant, whatever its kind. */
-#define HL_ACCESS_ALL 3
-
-typedef struct AccessEntry
-{
-	pg_uuid_t	id;				/* hash key: the principal's tenant */
-	int			count[HL_ACCESS_ALL + 1];
-	pg_uuid_t  *tenants[HL_ACCESS_ALL + 1];	/* by HlTenantKind, and all; sorted; in
-											 * TenantCacheContext */
-	ArrayType  *arrays[HL_ACCESS_ALL + 1];	/* the same as uuid[], built on first use */
-} AccessEntry;
 
 static MemoryContext TenantCacheContext = NULL;
 static HTAB *TenantCache = NULL;
-static HTAB *AccessCache = NULL;
 static uint64 tenant_inval_count = 0;	/* bumped by the relcache callback */
 static uint64 tenant_cache_built = ~(uint64) 0;
+static uint64 tenant_cache_builds = 0;	/* bumped whenever the cache is (re)built */
+
+/*
+ * The entry found last (pointers into a dynahash table stay valid until the table is
+ * dropped): a transaction asks for its tenant in set_principal and again in every policy
+ * scan, and a lookup in a table of thousands of tenants misses the CPU caches.
+ */
+static TenantEntry *last_entry = NULL;
+static uint64 last_entry_build = 0;
 
 static Oid	tenants_relid = InvalidOid;
 static Oid	tenants_pkey = InvalidOid;
@@ -169,10 +190,9 @@ open_tenants(void)
 		ctl.hcxt = TenantCacheContext;
 		TenantCache = hash_create("hlauth tenants", 256, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		ctl.entrysize = sizeof(AccessEntry);
-		AccessCache = hash_create("hlauth accessible tenants", 64, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		tenant_cache_built = tenant_inval_count;
+		tenant_cache_builds++;
+		last_entry = NULL;
 	}
 	return rel;
 }
@@ -221,21 +241,27 @@ tenant_get(Relation rel, const pg_uuid_t *id)
 	ScanKeyData key;
 	HeapTuple	tup;
 
+	if (last_entry != NULL && last_entry_build == tenant_cache_builds &&
+		memcmp(&last_entry->id, id, sizeof(pg_uuid_t)) == 0)
+		return last_entry;
 	e = (TenantEntry *) hash_search(TenantCache, id, HASH_FIND, &found);
-	if (found)
-		return e;
-	if (rel == NULL)
-		return NULL;
+	if (!found)
+	{
+		if (rel == NULL)
+			return NULL;
 
-	ScanKeyInit(&key, Anum_tenants_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
-	scan = systable_beginscan(rel, tenants_pkey, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
+		ScanKeyInit(&key, Anum_tenants_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+		scan = systable_beginscan(rel, tenants_pkey, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
 
-	e = (TenantEntry *) hash_search(TenantCache, id, HASH_ENTER, &found);
-	memset(((char *) e) + sizeof(pg_uuid_t), 0, sizeof(TenantEntry) - sizeof(pg_uuid_t));
-	if (HeapTupleIsValid(tup))
-		entry_from_tuple(e, tup, RelationGetDescr(rel));
-	systable_endscan(scan);
+		e = (TenantEntry *) hash_search(TenantCache, id, HASH_ENTER, &found);
+		memset(((char *) e) + sizeof(pg_uuid_t), 0, sizeof(TenantEntry) - sizeof(pg_uuid_t));
+		if (HeapTupleIsValid(tup))
+			entry_from_tuple(e, tup, RelationGetDescr(rel));
+		systable_endscan(scan);
+	}
+	last_entry = e;
+	last_entry_build = tenant_cache_builds;
 	return e;
 }
 
@@ -245,10 +271,32 @@ tenant_get(Relation rel, const pg_uuid_t *id)
  * Resolve a tenant to its path in the tree: 1 if it exists, 0 if not, or RESOLVE_MISS when
  * rel is NULL (cache only) and some row is not cached.
  */
+static int resolve_walk(Relation rel, TenantEntry *e, const pg_uuid_t *tenant, HlTenantPath *path);
+
 static int
 resolve(Relation rel, const pg_uuid_t *tenant, HlTenantPath *path)
 {
 	TenantEntry *e = tenant_get(rel, tenant);
+	int			found;
+
+	if (e != NULL && e->path_state != PATH_UNKNOWN)
+	{
+		*path = e->path;
+		return e->path_state == PATH_FOUND ? 1 : 0;
+	}
+	found = resolve_walk(rel, e, tenant, path);
+	if (found != RESOLVE_MISS)
+	{
+		/* The walk may have moved last_entry, never e: entries stay where they are. */
+		e->path = *path;
+		e->path_state = (found == 1) ? PATH_FOUND : PATH_NONE;
+	}
+	return found;
+}
+
+static int
+resolve_walk(Relation rel, TenantEntry *e, const pg_uuid_t *tenant, HlTenantPath *path)
+{
 	pg_uuid_t	cur = *tenant;
 	int			depth;
 
@@ -315,6 +363,25 @@ HlTenantResolve(const pg_uuid_t *tenant, HlTenantPath *path)
 	return found == 1;
 }
 
+void *
+HlTenantsEntryFor(const pg_uuid_t *tenant, uint64 *build)
+{
+	*build = tenant_cache_builds;
+	if (TenantCache == NULL || tenant_cache_built != tenant_inval_count)
+		return NULL;
+	return tenant_get(NULL, tenant);
+}
+
+void
+HlTenantsUseEntry(void *entry, uint64 build)
+{
+	if (entry != NULL && build == tenant_cache_builds)
+	{
+		last_entry = (TenantEntry *) entry;
+		last_entry_build = build;
+	}
+}
+
 int
 HlUuidCmp(const void *a, const void *b)
 {
@@ -374,7 +441,7 @@ accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 {
 	Relation	rel;
 	AccessEntry *a;
-	bool		found;
+	TenantEntry *e;
 	HlTenantPath path;
 	MemoryContext old;
 	pg_uuid_t  *lists[3];
@@ -388,11 +455,11 @@ accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 	 * processed when this transaction started and when its statement locked its tables,
 	 * so the cache is as fresh as the statement's own view of the data.
 	 */
-	if (AccessCache != NULL && tenant_cache_built == tenant_inval_count)
+	if (TenantCache != NULL && tenant_cache_built == tenant_inval_count)
 	{
-		a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_FIND, &found);
-		if (found)
-			return a;
+		e = tenant_get(NULL, tenant);
+		if (e != NULL && e->access != NULL)
+			return e->access;
 	}
 
 	rel = open_tenants();
@@ -422,7 +489,7 @@ accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 			lists[HL_TENANT_ACCOUNT][n[HL_TENANT_ACCOUNT]++] = path.account;
 	}
 
-	a = (AccessEntry *) hash_search(AccessCache, tenant, HASH_ENTER, &found);
+	a = (AccessEntry *) palloc0(sizeof(AccessEntry));
 	a->count[HL_ACCESS_ALL] = n[0] + n[1] + n[2];
 	a->tenants[HL_ACCESS_ALL] = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * Max(a->count[HL_ACCESS_ALL], 1));
 	for (k = 0, i = 0; k < 3; k++)
@@ -437,6 +504,10 @@ accessible_entry(const pg_uuid_t *tenant, HlTenantKind kind)
 	a->arrays[HL_ACCESS_ALL] = NULL;
 	qsort(a->tenants[HL_ACCESS_ALL], a->count[HL_ACCESS_ALL], sizeof(pg_uuid_t), HlUuidCmp);
 	MemoryContextSwitchTo(old);
+
+	/* resolve() above entered the tenant: remember the set with it. */
+	e = tenant_get(rel, tenant);
+	e->access = a;
 
 	table_close(rel, AccessShareLock);
 	return a;
