@@ -45,7 +45,7 @@
 #                            (bench/run.sh passes 0: it has just built and installed it)
 #   BENCH_AUDIT_REPORT       append the report to this file (bench/run.sh: its report);
 #                            default bench/results/<UTC time>-audit.txt
-#   BENCH_SHARED_BUFFERS     shared_buffers (default 256MB)
+#   BENCH_SHARED_BUFFERS     shared_buffers (default 256MB; make bench passes its own, 2GB)
 #   BENCH_MAX_OTHER          each measured statement waits (up to BENCH_QUIET_WAIT seconds,
 #   BENCH_QUIET_WAIT         defaults 10 and 120, as bench/run.sh; 0: no waiting) until other
 #                            processes use at most this % of the machine

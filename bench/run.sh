@@ -492,7 +492,7 @@ cp hlauth.so "$scratch/hlauth.so" && chown "$user" "$scratch/hlauth.so" 2>/dev/n
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 BENCH_GIT="git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git status --porcelain -- src sql hlauth--*.sql 2>/dev/null)" ] && echo ' + uncommitted changes in src/sql')"
-export BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_CLIENTS BENCH_SHARED_BUFFERS BENCH_PROFILE BENCH_MAX_OTHER BENCH_RETRIES BENCH_QUIET_WAIT HL_BENCH_PORT=$PORT BENCH_GIT BENCH_AUTH_KEYS BENCH_MICRO
+export BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_CLIENTS BENCH_SHARED_BUFFERS BENCH_PROFILE BENCH_MAX_OTHER BENCH_RETRIES BENCH_QUIET_WAIT HL_BENCH_PORT=$PORT BENCH_GIT BENCH_AUTH_KEYS BENCH_MICRO BENCH_MIXED_SECONDS BENCH_MIXED_SAMPLE
 export BENCH_VARIANTS="$VARIANTS"
 
 if [ "$(id -u)" = 0 ]; then
@@ -509,7 +509,8 @@ if [ "$(id -u)" = 0 ]; then
 		BENCH_CLIENTS="$BENCH_CLIENTS" BENCH_SHARED_BUFFERS="$BENCH_SHARED_BUFFERS" HL_BENCH_PORT="$PORT" \
 		BENCH_VARIANTS="$VARIANTS" BENCH_PROFILE="$BENCH_PROFILE" BENCH_MAX_OTHER="$BENCH_MAX_OTHER" \
 		BENCH_RETRIES="$BENCH_RETRIES" BENCH_QUIET_WAIT="$BENCH_QUIET_WAIT" BENCH_GIT="$BENCH_GIT" \
-		BENCH_AUTH_KEYS="$BENCH_AUTH_KEYS" BENCH_MICRO="$BENCH_MICRO" bash "$copy/bench/run.sh" --cluster-part "$scratch" | tee "bench/results/$stamp.txt"
+		BENCH_AUTH_KEYS="$BENCH_AUTH_KEYS" BENCH_MICRO="$BENCH_MICRO" BENCH_MIXED_SECONDS="$BENCH_MIXED_SECONDS" \
+		BENCH_MIXED_SAMPLE="$BENCH_MIXED_SAMPLE" bash "$copy/bench/run.sh" --cluster-part "$scratch" | tee "bench/results/$stamp.txt"
 	rc=${PIPESTATUS[0]}
 else
 	bash bench/run.sh --cluster-part "$scratch" | tee "bench/results/$stamp.txt"

@@ -651,7 +651,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	if (HlRbacInstalled())
 	{
 		const ArrayType *access;
-		HlScopes   *granted = HlPrincipalAtMemo(principal, tenant, scopes, &path, &access);
+		const HlScopes *granted = HlPrincipalAtMemo(principal, tenant, scopes, &path, &access);
 
 		if (granted != NULL)
 		{

@@ -185,12 +185,12 @@ extern bool HlPrincipalActive(const pg_uuid_t *principal);
  * set_principal's memo, kept with the principal's effective scopes at the tenant and
  * dropped with them: for the asked scopes (as given, byte for byte), the scopes the context
  * got, the tenant's path, and (when small) the tenants of the tenant's own kind it reaches
- * (HlTenantsAccessibleArray). HlPrincipalAtMemo returns the scopes (palloc'd) and fills path
- * and access (NULL when not kept; valid until the next cache lookup), or returns NULL when
- * set_principal must check everything itself; it then calls
+ * (HlTenantsAccessibleArray). HlPrincipalAtMemo returns the scopes and fills path and
+ * access (NULL when not kept); both point into the cache, valid until its next lookup. It
+ * returns NULL when set_principal must check everything itself; set_principal then calls
  * HlPrincipalAtRemember with what it found (an active tenant, an active principal).
  */
-extern HlScopes *HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+extern const HlScopes *HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 								   const HlScopes *asked, HlTenantPath *path,
 								   const struct ArrayType **access);
 extern void HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant,

@@ -661,6 +661,16 @@ copy_scopes(const HlScopes *set)
 
 /* ---- principals ---- */
 
+/* Begin a lookup of one uuid in a unique index; the caller reads the tuple and ends the scan. */
+static SysScanDesc
+uuid_key_scan(RbacRead *r, Relation rel, Oid index, AttrNumber col, const pg_uuid_t *id)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, col, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+	return systable_beginscan(rel, index, true, r->snapshot, 1, &key);
+}
+
 /* The principal's entry, from the cache or read (hlauth.principals' primary key) in the caller's read. */
 static PrincipalEntry *
 principal_get_read(RbacRead *r, const pg_uuid_t *id)
@@ -671,7 +681,6 @@ principal_get_read(RbacRead *r, const pg_uuid_t *id)
 	Jsonb	   *attributes = NULL;
 	Relation	rel;
 	SysScanDesc scan;
-	ScanKeyData key;
 	HeapTuple	tup;
 
 	e = (PrincipalEntry *) hash_search(PrincipalCache, id, HASH_FIND, &found);
@@ -679,8 +688,7 @@ principal_get_read(RbacRead *r, const pg_uuid_t *id)
 		return e;
 
 	rel = rbac_open(RBAC_PRINCIPALS);
-	ScanKeyInit(&key, col_principal_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
-	scan = systable_beginscan(rel, idx_principals_pkey, true, r->snapshot, 1, &key);
+	scan = uuid_key_scan(r, rel, idx_principals_pkey, col_principal_id, id);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -733,15 +741,13 @@ role_get_read(RbacRead *r, Relation rel, const pg_uuid_t *id)
 	RoleEntry  *e;
 	bool		found;
 	SysScanDesc scan;
-	ScanKeyData key;
 	HeapTuple	tup;
 
 	e = (RoleEntry *) hash_search(RoleCache, id, HASH_FIND, &found);
 	if (found)
 		return e;
 
-	ScanKeyInit(&key, col_role_id, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
-	scan = systable_beginscan(rel, idx_roles_pkey, true, r->snapshot, 1, &key);
+	scan = uuid_key_scan(r, rel, idx_roles_pkey, col_role_id, id);
 	tup = systable_getnext(scan);
 	e = (RoleEntry *) hash_search(RoleCache, id, HASH_ENTER, &found);
 	e->exists = false;
@@ -773,15 +779,13 @@ allowance_get_read(RbacRead *r, Relation rel, const pg_uuid_t *agency)
 	AllowanceEntry *e;
 	bool		found;
 	SysScanDesc scan;
-	ScanKeyData key;
 	HeapTuple	tup;
 
 	e = (AllowanceEntry *) hash_search(AllowanceCache, agency, HASH_FIND, &found);
 	if (found)
 		return e;
 
-	ScanKeyInit(&key, col_allow_agency, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agency));
-	scan = systable_beginscan(rel, idx_allowances_pkey, true, r->snapshot, 1, &key);
+	scan = uuid_key_scan(r, rel, idx_allowances_pkey, col_allow_agency, agency);
 	tup = systable_getnext(scan);
 	e = (AllowanceEntry *) hash_search(AllowanceCache, agency, HASH_ENTER, &found);
 	e->scopes = NULL;
@@ -944,12 +948,7 @@ static void
 eff_forget_memo(EffEntry *e)
 {
 	if (e->at_valid)
-	{
-		pfree(e->asked);
-		pfree(e->granted);
-		if (e->access != NULL)
-			pfree(e->access);
-	}
+		pfree(e->asked);		/* one block: asked, granted, access */
 	e->at_valid = false;
 	e->asked = NULL;
 	e->granted = NULL;
@@ -1004,7 +1003,7 @@ HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 	return result;
 }
 
-HlScopes *
+const HlScopes *
 HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
 				  HlTenantPath *path, const ArrayType **access)
 {
@@ -1023,7 +1022,7 @@ HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlS
 	*path = e->path;
 	*access = e->access;
 	HlTenantsUseEntry(e->tenant_entry, e->tenant_build);
-	return copy_scopes(e->granted);
+	return e->granted;
 }
 
 void
@@ -1043,20 +1042,30 @@ HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const
 	if (!found)
 		return;
 	eff_forget_memo(e);
-	e->asked = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(asked));
-	memcpy(e->asked, asked, VARSIZE(asked));
-	e->granted = (HlScopes *) MemoryContextAlloc(RbacCacheContext, VARSIZE(granted));
-	memcpy(e->granted, granted, VARSIZE(granted));
-	e->path = *path;
 	{
+		/*
+		 * One block, read front to back on a hit: the entries of thousands of tenants do
+		 * not stay in the CPU's caches, and each separate allocation would be one more miss.
+		 */
 		const ArrayType *a = HlTenantsAccessibleArray(tenant, path->kind, path->kind);
+		Size		granted_off = MAXALIGN(VARSIZE(asked));
+		Size		access_off = granted_off + MAXALIGN(VARSIZE(granted));
+		bool		keep_access = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) <= HL_MEMO_ACCESS_MAX;
+		char	   *block = MemoryContextAlloc(RbacCacheContext,
+											   access_off + (keep_access ? VARSIZE(a) : 0));
 
-		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) <= HL_MEMO_ACCESS_MAX)
+		memcpy(block, asked, VARSIZE(asked));
+		memcpy(block + granted_off, granted, VARSIZE(granted));
+		e->asked = (HlScopes *) block;
+		e->granted = (HlScopes *) (block + granted_off);
+		e->access = NULL;
+		if (keep_access)
 		{
-			e->access = (ArrayType *) MemoryContextAlloc(RbacCacheContext, VARSIZE(a));
-			memcpy(e->access, a, VARSIZE(a));
+			memcpy(block + access_off, a, VARSIZE(a));
+			e->access = (ArrayType *) (block + access_off);
 		}
 	}
+	e->path = *path;
 	e->tenant_entry = HlTenantsEntryFor(tenant, &e->tenant_build);
 	e->at_valid = true;
 }
