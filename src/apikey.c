@@ -10,8 +10,8 @@
  *
  * authenticate(key):
  *	1. parses the key and checks its checksum: garbage never reaches a table;
- *	2. looks the key id up in a per-backend cache of hlauth.api_keys rows (filled through
- *	   SPI on a miss, as the superuser; unknown ids are remembered for a few seconds);
+ *	2. looks the key id up in a per-backend cache of hlauth.api_keys rows (filled by a
+ *	   primary-key index scan on a miss; unknown ids are remembered for a few seconds);
  *	3. computes the HMAC of the presented key (always, even for an unknown id, so that the
  *	   work done does not depend on which check fails) and compares in constant time;
  *	4. checks revocation, expiry, the end of a rotation overlap, the tenant (and every
@@ -27,6 +27,11 @@
  */
 #include "hlauth.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -37,12 +42,15 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "core/apikey.h"
@@ -453,8 +461,8 @@ typedef struct KeyEntry
 static MemoryContext key_cache_cxt = NULL;
 static HTAB *key_cache = NULL;
 static Oid	api_keys_relid = InvalidOid;
+static Oid	api_keys_pkey = InvalidOid;	/* forgotten with the OID: see api_keys_layout */
 static bool key_cache_stale = false;
-static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr touch_plan = NULL;
 
 static void
@@ -464,6 +472,7 @@ api_keys_relcache_callback(Datum arg, Oid relid)
 	{
 		key_cache_stale = true;
 		api_keys_relid = InvalidOid;
+		api_keys_pkey = InvalidOid;
 	}
 }
 
@@ -493,7 +502,121 @@ lookup_api_keys_relid(void)
 	return OidIsValid(nsp) ? get_relname_relid("api_keys", nsp) : InvalidOid;
 }
 
-/* Run fn as the bootstrap superuser (the table is not readable by app roles). */
+/* Where hlauth.api_keys keeps what key_load reads; looked up with the table's OID. */
+static AttrNumber col_key_id,
+			col_key,
+			col_principal,
+			col_tenant,
+			col_scopes,
+			col_revoked,
+			col_expires,
+			col_retire,
+			col_attributes;
+
+static AttrNumber
+api_keys_column(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "hlauth.api_keys has no column \"%s\"", name);
+	return attnum;
+}
+
+static void
+api_keys_layout(Oid relid)
+{
+	Oid			nsp = get_rel_namespace(relid);
+
+	api_keys_pkey = get_relname_relid("api_keys_pkey", nsp);
+	if (!OidIsValid(api_keys_pkey))
+		elog(ERROR, "hlauth's index hlauth.api_keys_pkey does not exist");
+	col_key_id = api_keys_column(relid, "key_id");
+	col_key = api_keys_column(relid, "key");
+	col_principal = api_keys_column(relid, "principal");
+	col_tenant = api_keys_column(relid, "tenant_id");
+	col_scopes = api_keys_column(relid, "scopes");
+	col_revoked = api_keys_column(relid, "revoked_at");
+	col_expires = api_keys_column(relid, "expires_at");
+	col_retire = api_keys_column(relid, "retire_at");
+	col_attributes = api_keys_column(relid, "attributes");
+}
+
+static TimestampTz
+timestamp_or_noend(HeapTuple tup, TupleDesc desc, AttrNumber col)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, col, desc, &isnull);
+
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+/*
+ * Fill e from hlauth.api_keys, or mark it unknown: one primary-key index scan under the
+ * latest snapshot (the active one in parallel mode), with no SPI and no permission check
+ * (app roles cannot read the table). It used to be an SPI query run as the superuser, about
+ * 90 us per key first seen by a backend.
+ */
+static void
+key_load(KeyEntry *e)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	SysScanDesc scan;
+	ScanKeyData skey;
+	HeapTuple	tup;
+	Snapshot	snapshot;
+
+	rel = table_open(api_keys_relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	/* Opening may have processed an invalidation that made us forget the layout. */
+	api_keys_relid = RelationGetRelid(rel);
+	if (!OidIsValid(api_keys_pkey))
+		api_keys_layout(api_keys_relid);
+	/* The column's collation is the index's: the scan must order as the index does. */
+	ScanKeyEntryInitialize(&skey, 0, col_key_id, BTEqualStrategyNumber, InvalidOid,
+						   TupleDescAttr(desc, col_key_id - 1)->attcollation, F_TEXTEQ,
+						   CStringGetTextDatum(e->key_id));
+	snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
+	scan = systable_beginscan(rel, api_keys_pkey, true, snapshot, 1, &skey);
+	tup = systable_getnext(scan);
+	e->found = HeapTupleIsValid(tup);
+	e->loaded_at = GetCurrentTimestamp();
+	if (e->found)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
+		HlApiKey   *k = DatumGetHlApiKeyP(heap_getattr(tup, col_key, desc, &isnull));
+		HlScopes   *sc = DatumGetHlScopesP(heap_getattr(tup, col_scopes, desc, &isnull));
+		Datum		a;
+
+		e->stored = (HlApiKey *) palloc(VARSIZE(k));
+		memcpy(e->stored, k, VARSIZE(k));
+		e->principal = *DatumGetUUIDP(heap_getattr(tup, col_principal, desc, &isnull));
+		e->tenant = *DatumGetUUIDP(heap_getattr(tup, col_tenant, desc, &isnull));
+		e->scopes = (HlScopes *) palloc(VARSIZE(sc));
+		memcpy(e->scopes, sc, VARSIZE(sc));
+		(void) heap_getattr(tup, col_revoked, desc, &isnull);
+		e->revoked = !isnull;
+		e->expires_at = timestamp_or_noend(tup, desc, col_expires);
+		e->retire_at = timestamp_or_noend(tup, desc, col_retire);
+		e->attributes = NULL;
+		a = heap_getattr(tup, col_attributes, desc, &isnull);
+		if (!isnull)
+		{
+			Jsonb	   *j = DatumGetJsonbP(a);
+
+			e->attributes = (Jsonb *) palloc(VARSIZE(j));
+			memcpy(e->attributes, j, VARSIZE(j));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+}
+
+/* Run the usage update as the bootstrap superuser (the table is not writable by app roles). */
 typedef struct SavedUser
 {
 	Oid			user;
@@ -512,83 +635,6 @@ static void
 restore_user(const SavedUser *saved)
 {
 	SetUserIdAndSecContext(saved->user, saved->sec);
-}
-
-static TimestampTz
-timestamp_or_noend(HeapTuple tup, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
-}
-
-/* Fill e from hlauth.api_keys (as the superuser), or mark it unknown. */
-static void
-key_load(KeyEntry *e)
-{
-	SavedUser	saved;
-	Datum		arg = CStringGetTextDatum(e->key_id);
-
-	become_owner(&saved);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "hlauth: SPI_connect failed");
-		if (lookup_plan == NULL)
-		{
-			Oid			argtypes[1] = {TEXTOID};
-			SPIPlanPtr	plan = SPI_prepare_cursor("SELECT key, principal, tenant_id, scopes, revoked_at IS NOT NULL, "
-												  "expires_at, retire_at, attributes FROM hlauth.api_keys WHERE key_id = $1",
-												  1, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-			if (plan == NULL || SPI_keepplan(plan) != 0)
-				elog(ERROR, "hlauth: could not prepare the API key lookup");
-			lookup_plan = plan;
-		}
-		if (SPI_execute_plan(lookup_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "hlauth: API key lookup failed");
-		e->found = (SPI_processed == 1);
-		e->loaded_at = GetCurrentTimestamp();
-		if (e->found)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
-			HlApiKey   *k = DatumGetHlApiKeyP(SPI_getbinval(tup, desc, 1, &isnull));
-			HlScopes   *s = DatumGetHlScopesP(SPI_getbinval(tup, desc, 4, &isnull));
-
-			e->stored = (HlApiKey *) palloc(VARSIZE(k));
-			memcpy(e->stored, k, VARSIZE(k));
-			e->principal = *DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
-			e->tenant = *DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
-			e->scopes = (HlScopes *) palloc(VARSIZE(s));
-			memcpy(e->scopes, s, VARSIZE(s));
-			e->revoked = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-			e->expires_at = timestamp_or_noend(tup, desc, 6);
-			e->retire_at = timestamp_or_noend(tup, desc, 7);
-			{
-				Datum		a = SPI_getbinval(tup, desc, 8, &isnull);
-
-				e->attributes = NULL;
-				if (!isnull)
-				{
-					Jsonb	   *j = DatumGetJsonbP(a);
-
-					e->attributes = (Jsonb *) palloc(VARSIZE(j));
-					memcpy(e->attributes, j, VARSIZE(j));
-				}
-			}
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		restore_user(&saved);
-	}
-	PG_END_TRY();
 }
 
 static KeyEntry *
@@ -765,6 +811,7 @@ authenticate_key(FunctionCallInfo fcinfo)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	HlTenantPath path;
 	HlScopes   *effective;
+	HlScopes   *granted;
 
 	HlRefuseBypassRoles();
 	if (PG_ARGISNULL(0))
@@ -805,14 +852,34 @@ authenticate_key(FunctionCallInfo fcinfo)
 		authentication_failed(HL_AUTHFAIL_EXPIRED, e->key_id);
 	if (now >= e->retire_at)
 		authentication_failed(HL_AUTHFAIL_ROTATED_OUT, e->key_id);
+
+	/*
+	 * The key is good. The same principal, tenant and scopes as before, with nothing
+	 * changed since: set_principal's memo answers the rest in one lookup (src/rbac.c). It
+	 * exists only after every check below passed, and goes with any change they depend on.
+	 */
+	{
+		const ArrayType *access;
+		const HlScopes *granted = HlPrincipalAtMemo(&e->principal, &e->tenant, e->scopes,
+													&path, &access);
+
+		if (granted != NULL)
+		{
+			HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted,
+							   access);
+			key_touch(e, now);
+			return;
+		}
+	}
 	if (!HlTenantResolve(&e->tenant, &path) || !path.active)
 		authentication_failed(HL_AUTHFAIL_TENANT_INACTIVE, e->key_id);
 	if (!HlPrincipalActive(&e->principal))
 		authentication_failed(HL_AUTHFAIL_PRINCIPAL_SUSPENDED, e->key_id);
 
 	effective = HlEffectiveScopes(&e->principal, &e->tenant);
-	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id,
-					   HlScopesIntersect(HlExpandScopes(e->scopes), effective));
+	granted = HlScopesIntersect(HlExpandScopes(e->scopes), effective);
+	HlPrincipalAtRemember(&e->principal, &e->tenant, e->scopes, granted, &path);
+	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, NULL);
 	key_touch(e, now);
 }
 

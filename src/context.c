@@ -1014,15 +1014,16 @@ token_id_valid(const char *s, size_t max)
 
 void
 HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
-				   const char *method, const char *token_id, const HlScopes *scopes)
+				   const char *method, const char *token_id, const HlScopes *scopes,
+				   const ArrayType *access)
 {
 	if (!token_id_valid(method, HL_METHOD_MAX) ||
 		(token_id != NULL && !token_id_valid(token_id, HL_TOKEN_MAX)))
 		elog(ERROR, "hlauth: invalid authentication method or token id");
 	if (!path->active)
 		elog(ERROR, "hlauth: cannot establish a context at an inactive tenant");
-	context_set(context_build(principal, tenant, path, method, token_id, GetOuterUserId(),
-							  scopes, false));
+	context_set(context_build_access(principal, tenant, path, method, token_id, GetOuterUserId(),
+									 scopes, false, access));
 }
 
 const pg_uuid_t *

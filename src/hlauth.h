@@ -85,11 +85,13 @@ extern bool HlContextGrantsScope(const char *scope, size_t len);
  * Establish the context for the rest of the transaction after a verified authentication
  * (set_principal, an API key, later a JWT): method names the path ("set_principal",
  * "api_key"), token_id the key or token id (NULL for none). The tenant must be resolved
- * and active; scopes are what the principal may use (already intersected).
+ * and active; scopes are what the principal may use (already intersected); access, when not
+ * NULL, the tenant's reach of its own kind from HlPrincipalAtMemo, embedded in the context.
  */
 extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 							   const HlTenantPath *path, const char *method,
-							   const char *token_id, const HlScopes *scopes);
+							   const char *token_id, const HlScopes *scopes,
+							   const struct ArrayType *access);
 /* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
 extern void HlRefuseBypassRoles(void);
 /* The current context's principal, or NULL when none (for the other glue files). */
