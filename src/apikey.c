@@ -554,8 +554,8 @@ timestamp_or_noend(HeapTuple tup, TupleDesc desc, AttrNumber col)
 /*
  * Fill e from hlauth.api_keys, or mark it unknown: one primary-key index scan under the
  * latest snapshot (the active one in parallel mode), with no SPI and no permission check
- * (app roles cannot read the table). It used to be an SPI query run as the superuser, about
- * 90 us per key first seen by a backend.
+ * (app roles cannot read the table), as src/rbac.c reads its tables. It used to be an SPI
+ * query run as the superuser.
  */
 static void
 key_load(KeyEntry *e)

@@ -143,8 +143,11 @@ context_build_access(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 {
 	Size		off = MAXALIGN(sizeof(HlContext));
 	Size		access_off = MAXALIGN(off + VARSIZE(scopes));
-	Size		size = (access != NULL && !for_guc) ? access_off + VARSIZE(access) : off + VARSIZE(scopes);
+	Size		size = off + VARSIZE(scopes);
 	HlContext  *ctx;
+
+	if (access != NULL && !for_guc)
+		size = access_off + VARSIZE(access);
 
 	if (for_guc)
 	{
