@@ -513,33 +513,21 @@ static AttrNumber col_key_id,
 			col_retire,
 			col_attributes;
 
-static AttrNumber
-api_keys_column(Oid relid, const char *name)
-{
-	AttrNumber	attnum = get_attnum(relid, name);
-
-	if (attnum == InvalidAttrNumber)
-		elog(ERROR, "hlauth.api_keys has no column \"%s\"", name);
-	return attnum;
-}
-
 static void
 api_keys_layout(Oid relid)
 {
 	Oid			nsp = get_rel_namespace(relid);
 
-	api_keys_pkey = get_relname_relid("api_keys_pkey", nsp);
-	if (!OidIsValid(api_keys_pkey))
-		elog(ERROR, "hlauth's index hlauth.api_keys_pkey does not exist");
-	col_key_id = api_keys_column(relid, "key_id");
-	col_key = api_keys_column(relid, "key");
-	col_principal = api_keys_column(relid, "principal");
-	col_tenant = api_keys_column(relid, "tenant_id");
-	col_scopes = api_keys_column(relid, "scopes");
-	col_revoked = api_keys_column(relid, "revoked_at");
-	col_expires = api_keys_column(relid, "expires_at");
-	col_retire = api_keys_column(relid, "retire_at");
-	col_attributes = api_keys_column(relid, "attributes");
+	api_keys_pkey = HlTableIndex(nsp, "api_keys_pkey");
+	col_key_id = HlTableColumn(relid, "api_keys", "key_id", InvalidOid);
+	col_key = HlTableColumn(relid, "api_keys", "key", InvalidOid);
+	col_principal = HlTableColumn(relid, "api_keys", "principal", InvalidOid);
+	col_tenant = HlTableColumn(relid, "api_keys", "tenant_id", InvalidOid);
+	col_scopes = HlTableColumn(relid, "api_keys", "scopes", InvalidOid);
+	col_revoked = HlTableColumn(relid, "api_keys", "revoked_at", InvalidOid);
+	col_expires = HlTableColumn(relid, "api_keys", "expires_at", InvalidOid);
+	col_retire = HlTableColumn(relid, "api_keys", "retire_at", InvalidOid);
+	col_attributes = HlTableColumn(relid, "api_keys", "attributes", InvalidOid);
 }
 
 static TimestampTz
@@ -810,8 +798,8 @@ authenticate_key(FunctionCallInfo fcinfo)
 	bool		ok;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	HlTenantPath path;
-	HlScopes   *effective;
-	HlScopes   *granted;
+	const HlScopes *granted = NULL;
+	const ArrayType *access = NULL;
 
 	HlRefuseBypassRoles();
 	if (PG_ARGISNULL(0))
@@ -854,32 +842,20 @@ authenticate_key(FunctionCallInfo fcinfo)
 		authentication_failed(HL_AUTHFAIL_ROTATED_OUT, e->key_id);
 
 	/*
-	 * The key is good. The same principal, tenant and scopes as before, with nothing
-	 * changed since: set_principal's memo answers the rest in one lookup (src/rbac.c). It
-	 * exists only after every check below passed, and goes with any change they depend on.
+	 * The key is good. Never more than the principal holds at the key's tenant now; a repeat
+	 * of the same key costs one cache lookup here (src/rbac.c).
 	 */
+	switch (HlPrincipalAt(&e->principal, &e->tenant, e->scopes, &path, &granted, &access))
 	{
-		const ArrayType *access;
-		const HlScopes *granted = HlPrincipalAtMemo(&e->principal, &e->tenant, e->scopes,
-													&path, &access);
-
-		if (granted != NULL)
-		{
-			HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted,
-							   access);
-			key_touch(e, now);
-			return;
-		}
+		case HL_AT_OK:
+			break;
+		case HL_AT_NO_TENANT:
+		case HL_AT_TENANT_INACTIVE:
+			authentication_failed(HL_AUTHFAIL_TENANT_INACTIVE, e->key_id);
+		case HL_AT_PRINCIPAL_SUSPENDED:
+			authentication_failed(HL_AUTHFAIL_PRINCIPAL_SUSPENDED, e->key_id);
 	}
-	if (!HlTenantResolve(&e->tenant, &path) || !path.active)
-		authentication_failed(HL_AUTHFAIL_TENANT_INACTIVE, e->key_id);
-	if (!HlPrincipalActive(&e->principal))
-		authentication_failed(HL_AUTHFAIL_PRINCIPAL_SUSPENDED, e->key_id);
-
-	effective = HlEffectiveScopes(&e->principal, &e->tenant);
-	granted = HlScopesIntersect(HlExpandScopes(e->scopes), effective);
-	HlPrincipalAtRemember(&e->principal, &e->tenant, e->scopes, granted, &path);
-	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, NULL);
+	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access);
 	key_touch(e, now);
 }
 

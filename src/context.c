@@ -613,6 +613,23 @@ uuid_text(const pg_uuid_t *u)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
 }
 
+static void pg_attribute_noreturn()
+tenant_missing(const pg_uuid_t *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("tenant %s does not exist", uuid_text(tenant))));
+}
+
+static void pg_attribute_noreturn()
+tenant_inactive(const pg_uuid_t *tenant)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("tenant %s is not active", uuid_text(tenant)),
+			 errdetail("The tenant, or a tenant above it, is suspended.")));
+}
+
 /*
  * hlauth.set_principal(principal uuid, tenant uuid, scopes hlauth.scopes)
  * For app servers that verified the principal themselves. EXECUTE is granted only to
@@ -647,48 +664,40 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * The same principal, tenant and asked scopes as a transaction before, with nothing
-	 * changed since (any change to the tenants, principals, grants, roles, allowances or
-	 * permissions drops the memo, and so does a grant's start or end): one cache lookup.
-	 */
-	if (HlRbacInstalled())
-	{
-		const ArrayType *access;
-		const HlScopes *granted = HlPrincipalAtMemo(principal, tenant, scopes, &path, &access);
-
-		if (granted != NULL)
-		{
-			context_set(context_build_access(principal, tenant, &path, "set_principal", NULL,
-											 GetOuterUserId(), granted, false, access));
-			PG_RETURN_VOID();
-		}
-	}
-
-	if (!HlTenantResolve(tenant, &path))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", uuid_text(tenant))));
-	if (!path.active)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("tenant %s is not active", uuid_text(tenant)),
-				 errdetail("The tenant, or a tenant above it, is suspended.")));
-
-	/*
-	 * Never more than the principal holds there now: a demotion applies at once. (A database
+	 * Never more than the principal holds there now: a demotion applies at once. A repeat of
+	 * the same principal, tenant and scopes costs one cache lookup (src/rbac.c). (A database
 	 * still at 0.1.0, during an upgrade, has no grants yet: it keeps 0.1.0's behaviour.)
 	 */
 	if (HlRbacInstalled())
 	{
-		HlScopes   *asked = scopes;
+		const HlScopes *granted;
+		const ArrayType *access;
 
-		if (!HlPrincipalActive(principal))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("principal %s is suspended", uuid_text(principal))));
-		scopes = HlScopesIntersect(HlExpandScopes(scopes), HlEffectiveScopes(principal, tenant));
-		HlPrincipalAtRemember(principal, tenant, asked, scopes, &path);
+		switch (HlPrincipalAt(principal, tenant, scopes, &path, &granted, &access))
+		{
+			case HL_AT_OK:
+				break;
+			case HL_AT_NO_TENANT:
+				tenant_missing(tenant);
+				break;
+			case HL_AT_TENANT_INACTIVE:
+				tenant_inactive(tenant);
+				break;
+			case HL_AT_PRINCIPAL_SUSPENDED:
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("principal %s is suspended", uuid_text(principal))));
+				break;
+		}
+		context_set(context_build_access(principal, tenant, &path, "set_principal", NULL,
+										 GetOuterUserId(), granted, false, access));
+		PG_RETURN_VOID();
 	}
+
+	if (!HlTenantResolve(tenant, &path))
+		tenant_missing(tenant);
+	if (!path.active)
+		tenant_inactive(tenant);
 	context_set(context_build(principal, tenant, &path, "set_principal", NULL, GetOuterUserId(),
 							  scopes, false));
 	PG_RETURN_VOID();

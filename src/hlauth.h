@@ -8,6 +8,7 @@
 #define HLAUTH_H
 
 #include "postgres.h"
+#include "access/attnum.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
@@ -86,7 +87,7 @@ extern bool HlContextGrantsScope(const char *scope, size_t len);
  * (set_principal, an API key, later a JWT): method names the path ("set_principal",
  * "api_key"), token_id the key or token id (NULL for none). The tenant must be resolved
  * and active; scopes are what the principal may use (already intersected); access, when not
- * NULL, the tenant's reach of its own kind from HlPrincipalAtMemo, embedded in the context.
+ * NULL, the tenant's reach of its own kind from HlPrincipalAt, embedded in the context.
  */
 extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 							   const HlTenantPath *path, const char *method,
@@ -165,6 +166,10 @@ extern uint64 HlSecretGeneration(void);
 
 extern void HlRbacInit(void);
 
+/* An index of hlauth's by name, and a column of one of its tables (type InvalidOid: any). */
+extern Oid	HlTableIndex(Oid nsp, const char *name);
+extern AttrNumber HlTableColumn(Oid relid, const char *relname, const char *name, Oid type);
+
 /* Are the RBAC tables installed (0.2.0 or later) in this database? */
 extern bool HlRbacInstalled(void);
 
@@ -184,20 +189,26 @@ extern HlScopes *HlExpandScopes(const HlScopes *set);
 extern bool HlPrincipalActive(const pg_uuid_t *principal);
 
 /*
- * set_principal's memo, kept with the principal's effective scopes at the tenant and
- * dropped with them: for the asked scopes (as given, byte for byte), the scopes the context
- * got, the tenant's path, and (when small) the tenants of the tenant's own kind it reaches
- * (HlTenantsAccessibleArray). HlPrincipalAtMemo returns the scopes and fills path and
- * access (NULL when not kept); both point into the cache, valid until its next lookup. It
- * returns NULL when set_principal must check everything itself; set_principal then calls
- * HlPrincipalAtRemember with what it found (an active tenant, an active principal).
+ * What set_principal and authenticate ask, in one call: may the principal act at the tenant
+ * with the asked scopes (given as typed, byte for byte), and with which? HL_AT_OK fills path
+ * and granted (= the asked scopes expanded ∩ the effective scopes) and, when small, access
+ * (the tenant's reach of its own kind, for the context to embed; else NULL). Both point into
+ * the cache or the current memory context: copy them before the next cache lookup.
+ * The answer is kept with the effective scopes and dropped with them, so a repeat costs one
+ * cache lookup.
  */
-extern const HlScopes *HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant,
-								   const HlScopes *asked, HlTenantPath *path,
-								   const struct ArrayType **access);
-extern void HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant,
-								  const HlScopes *asked, const HlScopes *granted,
-								  const HlTenantPath *path);
+typedef enum HlPrincipalAtResult
+{
+	HL_AT_OK,
+	HL_AT_NO_TENANT,
+	HL_AT_TENANT_INACTIVE,		/* the tenant, or one above it, is suspended */
+	HL_AT_PRINCIPAL_SUSPENDED
+} HlPrincipalAtResult;
+
+extern HlPrincipalAtResult HlPrincipalAt(const pg_uuid_t *principal, const pg_uuid_t *tenant,
+										 const HlScopes *asked, HlTenantPath *path,
+										 const HlScopes **granted,
+										 const struct ArrayType **access);
 
 /* ---- apikey.c: the hlauth.apikey type, issuing and verifying API keys ---- */
 

@@ -120,8 +120,9 @@ typedef struct EffEntry
 	HlScopes   *scopes;			/* in RbacCacheContext */
 
 	/*
-	 * set_principal's memo (HlPrincipalAtMemo), valid with the entry: reset whenever scopes
-	 * is recomputed. asked and granted are in RbacCacheContext.
+	 * The memo of HlPrincipalAt (set_principal, authenticate), valid with the entry: reset
+	 * whenever scopes is recomputed. asked, granted and access share one block in
+	 * RbacCacheContext.
 	 */
 	bool		at_valid;
 	HlTenantPath path;
@@ -242,8 +243,13 @@ HlRbacInstalled(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("grants", nsp));
 }
 
-static Oid
-rbac_index(Oid nsp, const char *name)
+/*
+ * For the glue files that read hlauth's own tables with index scans (this one,
+ * src/apikey.c): an index of schema nsp by name, and a column of table relid (named relname
+ * in errors) by name, of the given type (InvalidOid: any).
+ */
+Oid
+HlTableIndex(Oid nsp, const char *name)
 {
 	Oid			relid = get_relname_relid(name, nsp);
 
@@ -252,15 +258,21 @@ rbac_index(Oid nsp, const char *name)
 	return relid;
 }
 
+AttrNumber
+HlTableColumn(Oid relid, const char *relname, const char *name, Oid type)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber ||
+		(OidIsValid(type) && get_atttype(relid, attnum) != type))
+		elog(ERROR, "hlauth.%s does not have the expected column \"%s\"", relname, name);
+	return attnum;
+}
+
 static AttrNumber
 rbac_column(int table, const char *name, Oid type)
 {
-	AttrNumber	attnum = get_attnum(rbac_relids[table], name);
-
-	if (attnum == InvalidAttrNumber || get_atttype(rbac_relids[table], attnum) != type)
-		elog(ERROR, "hlauth.%s does not have the expected column \"%s\"",
-			 rbac_relnames[table], name);
-	return attnum;
+	return HlTableColumn(rbac_relids[table], rbac_relnames[table], name, type);
 }
 
 /*
@@ -272,7 +284,6 @@ rbac_lookup_relids(void)
 {
 	Oid			nsp;
 	int			i;
-
 	Oid			scopes_type;
 
 	if (rbac_relids_valid)
@@ -288,10 +299,10 @@ rbac_lookup_relids(void)
 					 errdetail("Table hlauth.%s does not exist.", rbac_relnames[i]),
 					 errhint("Run CREATE EXTENSION hlauth, or ALTER EXTENSION hlauth UPDATE.")));
 	}
-	idx_roles_pkey = rbac_index(nsp, "roles_pkey");
-	idx_grants_principal_tenant = rbac_index(nsp, "grants_principal_tenant_idx");
-	idx_allowances_pkey = rbac_index(nsp, "agency_allowances_pkey");
-	idx_principals_pkey = rbac_index(nsp, "principals_pkey");
+	idx_roles_pkey = HlTableIndex(nsp, "roles_pkey");
+	idx_grants_principal_tenant = HlTableIndex(nsp, "grants_principal_tenant_idx");
+	idx_allowances_pkey = HlTableIndex(nsp, "agency_allowances_pkey");
+	idx_principals_pkey = HlTableIndex(nsp, "principals_pkey");
 
 	scopes_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("scopes"),
 								  ObjectIdGetDatum(nsp));
@@ -1003,8 +1014,8 @@ HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 	return result;
 }
 
-const HlScopes *
-HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
+static const HlScopes *
+principal_at_memo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
 				  HlTenantPath *path, const ArrayType **access)
 {
 	EffKey		key;
@@ -1025,8 +1036,9 @@ HlPrincipalAtMemo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlS
 	return e->granted;
 }
 
-void
-HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
+/* Keep the answer with the effective scopes; returns the reach kept with it (or NULL). */
+static const ArrayType *
+principal_at_remember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
 					  const HlScopes *granted, const HlTenantPath *path)
 {
 	EffKey		key;
@@ -1040,7 +1052,7 @@ HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const
 	key.tenant = *tenant;
 	e = (EffEntry *) hash_search(EffCache, &key, HASH_FIND, &found);
 	if (!found)
-		return;
+		return NULL;
 	eff_forget_memo(e);
 	{
 		/*
@@ -1068,6 +1080,32 @@ HlPrincipalAtRemember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const
 	e->path = *path;
 	e->tenant_entry = HlTenantsEntryFor(tenant, &e->tenant_build);
 	e->at_valid = true;
+	return e->access;
+}
+
+HlPrincipalAtResult
+HlPrincipalAt(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
+			  HlTenantPath *path, const HlScopes **granted, const ArrayType **access)
+{
+	const HlScopes *memo = principal_at_memo(principal, tenant, asked, path, access);
+	HlScopes   *result;
+
+	if (memo != NULL)
+	{
+		*granted = memo;
+		return HL_AT_OK;
+	}
+	*access = NULL;
+	if (!HlTenantResolve(tenant, path))
+		return HL_AT_NO_TENANT;
+	if (!path->active)
+		return HL_AT_TENANT_INACTIVE;
+	if (!HlPrincipalActive(principal))
+		return HL_AT_PRINCIPAL_SUSPENDED;
+	result = HlScopesIntersect(HlExpandScopes(asked), HlEffectiveScopes(principal, tenant));
+	*access = principal_at_remember(principal, tenant, asked, result, path);
+	*granted = result;
+	return HL_AT_OK;
 }
 
 /* ---- SQL-callable ---- */
