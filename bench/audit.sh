@@ -7,17 +7,20 @@
 # side in one run (bench/audit.sql):
 #   none      no trigger
 #   hlauth    hlauth.audit('bench.contacts_hlauth', '{}', 'account_id'): hlauth.audit_log
+#   keys      the same with every column but the primary key excluded: records without the
+#             row's values (a diagnostic, no target: what one record per row costs at the
+#             least, whatever it carries)
 #   plpgsql   the typical PL/pgSQL row trigger of ANCHORS.md ("Audit"): to_jsonb(OLD) and
 #             to_jsonb(NEW) into a log table with a bigserial primary key
 # Targets (the issue): hlauth at most 1.5x the time of none, and at least 2x faster than
 # plpgsql (medians over the rounds).
 #
-# Each round: TRUNCATE the three tables, the PL/pgSQL log and hlauth.audit_log (as the
+# Each round: TRUNCATE the four tables, the PL/pgSQL log and hlauth.audit_log (as the
 # superuser: every round's variants start from empty logs, both logs alike), then each
-# variant's INSERT, VACUUM (ANALYZE) of the three tables (the UPDATE changes settled rows,
+# variant's INSERT, VACUUM (ANALYZE) of the four tables (the UPDATE changes settled rows,
 # with statistics), then each variant's UPDATE. A CHECKPOINT precedes every measured
 # statement, so none pays for another's dirty buffers. The variants' order rotates from round
-# to round (none hlauth plpgsql, hlauth plpgsql none, ...). Before round 1 a small warm-up
+# to round (none hlauth keys plpgsql, hlauth keys plpgsql none, ...). Before round 1 a small warm-up
 # round (not reported) compiles the PL/pgSQL trigger and fills the backend's caches; all
 # rounds run in one session, as on a pooled connection.
 # Timing is server-side: clock_timestamp() around EXECUTE in a PL/pgSQL helper (no client
@@ -65,7 +68,7 @@ BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-256MB}
 BENCH_MAX_OTHER=${BENCH_MAX_OTHER:-10}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 PORT=${HL_BENCH_AUDIT_PORT:-55471}
-AUDIT_VARIANTS="none hlauth plpgsql"
+AUDIT_VARIANTS="none hlauth keys plpgsql"
 
 for v in BENCH_AUDIT_ROUNDS BENCH_AUDIT_INSERT_ROWS BENCH_AUDIT_UPDATE_ROWS BENCH_MAX_OTHER BENCH_QUIET_WAIT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || hl_die "$v must be a number, not '${!v}'"
@@ -82,7 +85,7 @@ commas() { printf "%'d" "$1" 2>/dev/null || echo "$1"; }
 round_sql() {
 	local r=$1 nins=$2 nupd=$3 wait=$4 order=$5 v
 	cat <<SQL
-TRUNCATE bench.contacts_none, bench.contacts_hlauth, bench.contacts_plpgsql;
+TRUNCATE bench.contacts_none, bench.contacts_hlauth, bench.contacts_keys, bench.contacts_plpgsql;
 TRUNCATE bench.plpgsql_audit_log RESTART IDENTITY;
 TRUNCATE hlauth.audit_log;
 SQL
@@ -90,7 +93,7 @@ SQL
 		echo "CHECKPOINT;"
 		echo "SELECT 'insert', '$v', $r, t.* FROM bench.run('insert', '$v', $nins, $BENCH_MAX_OTHER, $wait) t;"
 	done
-	echo "VACUUM (ANALYZE) bench.contacts_none, bench.contacts_hlauth, bench.contacts_plpgsql;"
+	echo "VACUUM (ANALYZE) bench.contacts_none, bench.contacts_hlauth, bench.contacts_keys, bench.contacts_plpgsql;"
 	for v in $order; do
 		echo "CHECKPOINT;"
 		echo "SELECT 'update', '$v', $r, t.* FROM bench.run('update', '$v', $nupd, $BENCH_MAX_OTHER, $wait) t;"
@@ -103,7 +106,7 @@ SQL
 audit_cluster_part() {
 	local dir=$1
 	local data=$dir/cluster res=$dir/results
-	local r k order so_md5 load_before load_after warm_ins warm_upd
+	local r k order so_md5 load_before load_after warm_ins warm_upd nvar
 
 	rm -rf "$res"
 	mkdir -p "$res"
@@ -145,8 +148,9 @@ SQL
 		echo "SET client_min_messages = warning;"
 		round_sql 0 "$warm_ins" "$warm_upd" 0 "$AUDIT_VARIANTS"
 		for r in $(seq 1 "$BENCH_AUDIT_ROUNDS"); do
-			# Rotate the order: round 1 none hlauth plpgsql, round 2 hlauth plpgsql none, ...
-			order=$(echo "$AUDIT_VARIANTS $AUDIT_VARIANTS" | tr ' ' '\n' | tail -n +$(((r - 1) % 3 + 1)) | head -3 | tr '\n' ' ')
+			# Rotate the order: round 1 none hlauth keys plpgsql, round 2 hlauth keys plpgsql none, ...
+			nvar=$(echo "$AUDIT_VARIANTS" | wc -w)
+			order=$(echo "$AUDIT_VARIANTS $AUDIT_VARIANTS" | tr ' ' '\n' | tail -n +$(((r - 1) % nvar + 1)) | head -"$nvar" | tr '\n' ' ')
 			round_sql "$r" "$BENCH_AUDIT_INSERT_ROWS" "$BENCH_AUDIT_UPDATE_ROWS" "$BENCH_QUIET_WAIT" "$order"
 		done
 	} >"$res/rounds.sql"
@@ -168,9 +172,11 @@ SQL
 	# The last round's logs: the rows expected, hashes that match, the record sizes.
 	psql -X -q -At -F ' ' -U postgres >"$res/check.txt" 2>&1 <<SQL || { cat "$res/check.txt" >&2; hl_die "the audit logs could not be checked"; }
 \set ON_ERROR_STOP on
-SELECT 'hlauth', l.op, count(*), round(avg(pg_column_size(l.*))),
+SELECT CASE l.table_name WHEN 'bench.contacts_hlauth' THEN 'hlauth' ELSE 'keys' END, l.op, count(*),
+	   round(avg(pg_column_size(l.*))),
 	   count(*) FILTER (WHERE hlauth_internal.audit_row_hash(l) IS DISTINCT FROM l.row_hash)
-  FROM hlauth.audit_log l WHERE l.table_name = 'bench.contacts_hlauth' GROUP BY l.op;
+  FROM hlauth.audit_log l WHERE l.table_name IN ('bench.contacts_hlauth', 'bench.contacts_keys')
+ GROUP BY l.table_name, l.op;
 SELECT 'plpgsql', l.op, count(*), round(avg(pg_column_size(l.*))), 0
   FROM bench.plpgsql_audit_log l GROUP BY l.op;
 SELECT 'hlauth', 'total', (SELECT count(*) FROM hlauth.audit_log),
@@ -180,10 +186,10 @@ SELECT 'plpgsql', 'total', (SELECT count(*) FROM bench.plpgsql_audit_log),
 SELECT 'table', 'total', (SELECT count(*) FROM bench.contacts_none), pg_total_relation_size('bench.contacts_none'), 0;
 SQL
 	awk -v ni="$BENCH_AUDIT_INSERT_ROWS" -v nu="$BENCH_AUDIT_UPDATE_ROWS" '
-		($1 == "hlauth" || $1 == "plpgsql") && $2 == "INSERT" { ok[$1 "i"] = ($3 == ni) }
-		($1 == "hlauth" || $1 == "plpgsql") && $2 == "UPDATE" { ok[$1 "u"] = ($3 == nu) }
-		$1 == "hlauth" && $2 != "total" && $5 != 0 { bad = 1 }
-		END { exit !(ok["hlauthi"] && ok["hlauthu"] && ok["plpgsqli"] && ok["plpgsqlu"] && !bad) }' "$res/check.txt" \
+		$1 != "table" && $2 == "INSERT" { ok[$1 "i"] = ($3 == ni) }
+		$1 != "table" && $2 == "UPDATE" { ok[$1 "u"] = ($3 == nu) }
+		($1 == "hlauth" || $1 == "keys") && $2 != "total" && $5 != 0 { bad = 1 }
+		END { exit !(ok["hlauthi"] && ok["hlauthu"] && ok["keysi"] && ok["keysu"] && ok["plpgsqli"] && ok["plpgsqlu"] && !bad) }' "$res/check.txt" \
 		|| { cat "$res/check.txt" >&2; hl_die "the audit logs do not hold one record per row changed (or a record's hash does not match)"; }
 
 	# ---- the report ----
@@ -194,7 +200,8 @@ SQL
 	echo "hlauth:     ${BENCH_GIT:-unknown revision}, hlauth.so md5 $so_md5 (pinned for the run)"
 	echo "cluster:    shared_buffers=$BENCH_SHARED_BUFFERS, fsync=off, full_page_writes=on, autovacuum=off, jit=off"
 	echo "table:      contacts(id bigint PRIMARY KEY, account_id uuid NOT NULL, name text, email text, score int,"
-	echo "            updated_at timestamptz DEFAULT now()), three copies: none; hlauth.audit(tbl, '{}', 'account_id');"
+	echo "            updated_at timestamptz DEFAULT now()), four copies: none; hlauth.audit(tbl, '{}', 'account_id');"
+	echo "            keys: hlauth.audit(tbl, '{account_id,name,email,score,updated_at}', 'account_id') (diagnostic);"
 	echo "            plpgsql AFTER ROW trigger inserting (table, TG_OP, to_jsonb(OLD), to_jsonb(NEW), now()) into a"
 	echo "            log with a bigserial primary key"
 	echo "statements: INSERT ... SELECT ... FROM generate_series(1, $BENCH_AUDIT_INSERT_ROWS); after VACUUM (ANALYZE),"
@@ -228,11 +235,11 @@ SQL
 		{ key = $1 " " $2; w[key] = w[key] " " $4; c[key] = c[key] " " $5; ms[$1 " " $2 " " $3] = $4
 		  runs[key] = runs[key] sprintf(" %7.0f", $4); if ($6 > oth[key]) oth[key] = $6 }
 		END {
-			split("insert update", ops, " "); split("none hlauth plpgsql", vs, " ")
+			split("insert update", ops, " "); nv = split("none hlauth keys plpgsql", vs, " ")
 			printf "%-6s %-8s %-*s %9s %9s %9s %6s %8s\n", "op", "variant", rounds * 8, "ms per round", "median", "min", "CPU med", "other", "vs none"
 			for (i = 1; i <= 2; i++) {
 				op = ops[i]; base = median(w[op " none"])
-				for (j = 1; j <= 3; j++) {
+				for (j = 1; j <= nv; j++) {
 					key = op " " vs[j]; med[key] = median(w[key])
 					printf "%-6s %-8s %-*s %9.1f %9.1f %9.1f %5.0f%% %8.2f\n", op, vs[j], rounds * 8, runs[key], med[key],
 						minimum(w[key]), median(c[key]), oth[key], med[key] / base
@@ -246,6 +253,8 @@ SQL
 				printf "%-6s hlauth / none    %5.2f (per round %s)   target <= 1.5  %s\n", op, x, range(op, "hlauth", "none"), ok
 				x = med[op " plpgsql"] / med[op " hlauth"]; ok = x >= 2 ? "PASS" : "MISS"; if (ok == "MISS") miss++
 				printf "%-6s plpgsql / hlauth %5.2f (per round %s)   target >= 2    %s\n", op, x, range(op, "plpgsql", "hlauth"), ok
+				x = med[op " keys"] / med[op " none"]
+				printf "%-6s keys / none      %5.2f (per round %s)   (diagnostic: records without the values)\n", op, x, range(op, "keys", "none")
 			}
 			printf "targets: %s\n", miss ? miss " of 4 missed" : "all 4 met"
 		}' "$res/times.txt"
@@ -260,7 +269,7 @@ SQL
 		$2 == "total" { tot[$1] = $3; size[$1] = $4; next }
 		{ printf "  %-8s %-6s %9d records, avg row %5d B\n", $1, $2, $3, $4 }
 		END {
-			printf "  on disk (heap + indexes): hlauth.audit_log %.1f MB (%.0f B per record), plpgsql log %.1f MB (%.0f B per record);\n",
+			printf "  on disk (heap + indexes): hlauth.audit_log %.1f MB (%.0f B per record, hlauth and keys), plpgsql log %.1f MB (%.0f B per record);\n",
 				size["hlauth"] / 1048576, size["hlauth"] / tot["hlauth"], size["plpgsql"] / 1048576, size["plpgsql"] / tot["plpgsql"]
 			printf "  the table itself: %.1f MB for %d rows\n", size["table"] / 1048576, tot["table"]
 		}' "$res/check.txt"

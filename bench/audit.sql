@@ -3,6 +3,9 @@
 -- Three copies of one table, side by side:
 --   bench.contacts_none     no trigger
 --   bench.contacts_hlauth   hlauth.audit()ed (tenant column account_id): hlauth.audit_log
+--   bench.contacts_keys     the same with every column but the primary key excluded (a
+--                           diagnostic: records without the row's values, what a per-row
+--                           record costs at the least)
 --   bench.contacts_plpgsql  the typical PL/pgSQL audit trigger (ANCHORS.md, "Audit"): AFTER
 --                           INSERT OR UPDATE OR DELETE FOR EACH ROW, inserting (table name,
 --                           TG_OP, to_jsonb(OLD), to_jsonb(NEW), now()) into
@@ -25,9 +28,11 @@ CREATE TABLE bench.contacts_none (
 	updated_at timestamptz DEFAULT now()
 );
 CREATE TABLE bench.contacts_hlauth (LIKE bench.contacts_none INCLUDING ALL);
+CREATE TABLE bench.contacts_keys (LIKE bench.contacts_none INCLUDING ALL);
 CREATE TABLE bench.contacts_plpgsql (LIKE bench.contacts_none INCLUDING ALL);
 
 SELECT hlauth.audit('bench.contacts_hlauth', '{}', 'account_id');
+SELECT hlauth.audit('bench.contacts_keys', '{account_id,name,email,score,updated_at}', 'account_id');
 
 CREATE TABLE bench.plpgsql_audit_log (
 	id bigserial PRIMARY KEY,
