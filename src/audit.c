@@ -138,7 +138,11 @@ typedef struct AuditTable
 	int			tenant_att;		/* 0-based, -1 for none */
 } AuditTable;
 
-/* A record waiting for its multi-insert. */
+/*
+ * The record being built: its columns, in record_cxt (reset for every record). Once
+ * sealed (hashed), it is formed into a heap tuple at once, while its values are fresh in
+ * the CPU's caches, and the tuple waits in pending_cxt for the multi-insert.
+ */
 typedef struct AuditRecord
 {
 	Datum		values[AL_NATTS];
@@ -147,12 +151,25 @@ typedef struct AuditRecord
 	SubTransactionId subid;
 } AuditRecord;
 
+/* A sealed record waiting for its multi-insert. */
+typedef struct AuditPending
+{
+	HeapTuple	tuple;			/* in pending_cxt */
+	int32		day;
+	SubTransactionId subid;
+} AuditPending;
+
 static HTAB *audit_tables = NULL;
 static MemoryContext pending_cxt = NULL;
-static AuditRecord *pending = NULL;
+static MemoryContext record_cxt = NULL;
+static AuditRecord building_rec;
+static AuditPending *pending = NULL;
 static int	npending = 0;
 
-/* Slots for the multi-insert, kept (their descriptor is a copy nobody pins). */
+/*
+ * The descriptor records are formed with (a copy of hlauth.audit_log's, nobody pins it),
+ * and the slots of the multi-insert, kept.
+ */
 static TupleDesc slot_desc = NULL;
 static TupleTableSlot *slot_pool[AUDIT_BATCH];
 
@@ -160,9 +177,10 @@ static TupleTableSlot *slot_pool[AUDIT_BATCH];
 static AuditTable *last_table = NULL;
 
 /*
- * A record is being built (its values are in pending_cxt, not counted yet). Building runs
+ * A record is being built (its values are in record_cxt, not yet pending). Building runs
  * output and cast functions, and a cast to json can be SQL: a write it makes to an audited
- * table must not interleave its record with ours, nor flush (reset) pending_cxt under us.
+ * table must not interleave its record with ours (nor reset record_cxt under us), nor
+ * flush.
  */
 static bool building = false;
 static SubTransactionId building_subid;
@@ -227,6 +245,8 @@ audit_reset_pending(void)
 	pending = NULL;
 	if (pending_cxt != NULL)
 		MemoryContextReset(pending_cxt);
+	if (record_cxt != NULL && !building)
+		MemoryContextReset(record_cxt);
 }
 
 static void audit_flush(void);
@@ -507,7 +527,9 @@ audit_table_get(TriggerData *trigdata)
 	{
 		/* Its first block (a batch's worth) is kept when it is reset. */
 		pending_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit records",
-											1024 * 1024, 1024 * 1024, 8 * 1024 * 1024);
+											512 * 1024, 512 * 1024, 8 * 1024 * 1024);
+		record_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit record",
+										   ALLOCSET_DEFAULT_SIZES);
 	}
 	t = hash_search(audit_tables, &tgoid, HASH_ENTER, &found);
 	if (!found)
@@ -732,12 +754,11 @@ scalar_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *v)
 
 /* The columns of slot selected by mask, as a jsonb object (built in cxt). */
 static Datum
-columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryContext cxt)
+columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask)
 {
 	JsonbValue	obj;
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(t->nlive, 1));
 	Jsonb	   *jb;
-	Jsonb	   *copy;
 	int			n = 0;
 	int			k;
 
@@ -791,10 +812,7 @@ columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask, MemoryCo
 		res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		jb = JsonbValueToJsonb(res);
 	}
-	/* Its buffer is a StringInfo's (1 kB at least): keep only the bytes. */
-	copy = MemoryContextAlloc(cxt, VARSIZE(jb));
-	memcpy(copy, jb, VARSIZE(jb));
-	return JsonbPGetDatum(copy);
+	return JsonbPGetDatum(jb);
 }
 
 /* Have two values of a column the same bytes (whatever their varlena headers)? */
@@ -833,8 +851,11 @@ shared_role(int slot, Oid role)
 {
 	if (shared_role_oid[slot] != role)
 	{
+		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
 		shared_role_name[slot] = PointerGetDatum(cstring_to_text(role_name_cached(slot, role)));
 		shared_role_oid[slot] = role;
+		MemoryContextSwitchTo(old);
 	}
 	return shared_role_name[slot];
 }
@@ -995,24 +1016,29 @@ bytea_datum(const unsigned char *p, size_t len)
 	return PointerGetDatum(b);
 }
 
-/* A new record for the current transaction, in pending_cxt (caller fills the rest). */
+/*
+ * A new record for the current transaction (caller fills the rest). Called in record_cxt,
+ * which it resets: what an abandoned record (an error while building) left goes with it.
+ */
 static AuditRecord *
 audit_new_record(AuditTable *t, int op)
 {
-	AuditRecord *r;
+	AuditRecord *r = &building_rec;
 	FullTransactionId fxid = GetTopFullTransactionId();
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	const pg_uuid_t *principal = HlContextPrincipal();
 	const char *token = HlContextTokenId();
 	const char *method = HlContextMethod();
 	int64		day;
 
+	Assert(CurrentMemoryContext == record_cxt);
+	MemoryContextReset(record_cxt);
 	if (pending == NULL)
-		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditRecord) * AUDIT_BATCH);
+		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditPending) * AUDIT_BATCH);
 	if (npending >= AUDIT_BATCH)
 		elog(ERROR, "hlauth: too many audit records pending");
-	r = &pending[npending];
 	memset(r->nulls, true, sizeof(r->nulls));
+	now = GetCurrentTimestamp();
 
 	if (!FullTransactionIdEquals(fxid, seq_fxid))
 	{
@@ -1024,8 +1050,11 @@ audit_new_record(AuditTable *t, int op)
 	r->values[AL_SEQ] = Int32GetDatum(++seq_next);
 	if (shared_table != t)
 	{
+		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
+
 		shared_table_name = PointerGetDatum(cstring_to_text(t->qualname));
 		shared_table = t;
+		MemoryContextSwitchTo(old);
 	}
 	r->values[AL_TABLE] = shared_table_name;
 	r->values[AL_OP] = PointerGetDatum(op_text[op]);
@@ -1058,15 +1087,27 @@ audit_new_record(AuditTable *t, int op)
 	return r;
 }
 
+static TupleDesc audit_record_desc(void);
+
+/* Hashes the record, forms its tuple in pending_cxt and counts it pending. */
 static void
 audit_seal_record(AuditRecord *r)
 {
 	unsigned char h[HLA_SHA256_LEN];
+	TupleDesc	desc = audit_record_desc();
+	AuditPending *p = &pending[npending];
+	MemoryContext old;
 
 	audit_hash(r->values, r->nulls, h);
 	r->values[AL_HASH] = bytea_datum(h, sizeof(h));
 	r->nulls[AL_HASH] = false;
+	old = MemoryContextSwitchTo(pending_cxt);
+	p->tuple = heap_form_tuple(desc, r->values, r->nulls);
+	MemoryContextSwitchTo(old);
+	p->day = r->day;
+	p->subid = r->subid;
 	npending++;
+	MemoryContextReset(record_cxt);
 }
 
 /* ------------------------------------------------------------------------
@@ -1106,7 +1147,7 @@ audit_partition(int32 day)
 	return relid;
 }
 
-/* Has the partition the columns of hlauth.audit_log (as the slots were made for)? */
+/* Has the relation the columns of hlauth.audit_log (as the records are formed for)? */
 static bool
 audit_desc_ok(TupleDesc desc)
 {
@@ -1123,8 +1164,44 @@ audit_desc_ok(TupleDesc desc)
 	return true;
 }
 
+/* The descriptor of hlauth.audit_log the records are formed with (looked up once). */
+static TupleDesc
+audit_record_desc(void)
+{
+	Relation	rel;
+	Oid			relid;
+	MemoryContext old;
+	TupleDesc	desc;
+	int			i;
+
+	if (slot_desc != NULL)
+		return slot_desc;
+	relid = get_relname_relid("audit_log", get_namespace_oid("hlauth", false));
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("hlauth: the table hlauth.audit_log does not exist"),
+				 errdetail("Nothing was written."),
+				 errhint("Reinstall the extension hlauth.")));
+	rel = table_open(relid, AccessShareLock);
+	if (!audit_desc_ok(RelationGetDescr(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("hlauth: hlauth.audit_log does not have the columns hlauth writes"),
+				 errdetail("Nothing was written."),
+				 errhint("Reinstall the extension hlauth.")));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	for (i = 0; i < AUDIT_BATCH; i++)
+		slot_pool[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	MemoryContextSwitchTo(old);
+	table_close(rel, AccessShareLock);
+	slot_desc = desc;
+	return desc;
+}
+
 static void
-audit_insert(int32 day, AuditRecord *recs, int n)
+audit_insert(int32 day, AuditPending *recs, int n)
 {
 	Relation	rel;
 	TupleDesc	desc;
@@ -1148,47 +1225,43 @@ audit_insert(int32 day, AuditRecord *recs, int n)
 				 errmsg("hlauth: audit partition \"%s\" does not have the columns of hlauth.audit_log",
 						RelationGetRelationName(rel))));
 
-	if (slot_desc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		slot_desc = CreateTupleDescCopy(desc);
-		for (i = 0; i < AUDIT_BATCH; i++)
-			slot_pool[i] = MakeSingleTupleTableSlot(slot_desc, &TTSOpsVirtual);
-		MemoryContextSwitchTo(old);
-	}
-
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
 
+	/*
+	 * The slots own the tuples (so the multi-insert takes them as they are, without a
+	 * copy) and free them when cleared, on an error too.
+	 */
 	slots = slot_pool;
 	for (i = 0; i < n; i++)
+		ExecStoreHeapTuple(recs[i].tuple, slots[i], true);
+	PG_TRY();
 	{
-		ExecClearTuple(slots[i]);
-		memcpy(slots[i]->tts_values, recs[i].values, sizeof(Datum) * AL_NATTS);
-		memcpy(slots[i]->tts_isnull, recs[i].nulls, sizeof(bool) * AL_NATTS);
-		ExecStoreVirtualTuple(slots[i]);
-	}
-	table_multi_insert(rel, slots, n, cid, 0, NULL);
-	if (rri->ri_NumIndices > 0)
-	{
-		for (i = 0; i < n; i++)
+		table_multi_insert(rel, slots, n, cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
 		{
-			List	   *r;
+			for (i = 0; i < n; i++)
+			{
+				List	   *r;
 
 #if PG_VERSION_NUM >= 160000
-			r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL, false);
+				r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL, false);
 #else
-			r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+				r = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
 #endif
-			list_free(r);
-			ResetPerTupleExprContext(estate);
+				list_free(r);
+				ResetPerTupleExprContext(estate);
+			}
 		}
 	}
-	for (i = 0; i < n; i++)
-		ExecClearTuple(slots[i]);
+	PG_FINALLY();
+	{
+		for (i = 0; i < n; i++)
+			ExecClearTuple(slots[i]);
+	}
+	PG_END_TRY();
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
@@ -1248,6 +1321,7 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 	TupleTableSlot *rowslot;
 	bool	   *mask;
 	AuditRecord *r;
+	MemoryContext old;
 	int			op;
 	int			i;
 
@@ -1292,7 +1366,6 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 		/* Only what changed; nothing at all when nothing did. */
 		Datum	   *changed = palloc(sizeof(Datum) * t->natts);
 		int			nchanged = 0;
-		MemoryContext old;
 
 		for (i = 0; i < t->natts; i++)
 		{
@@ -1310,45 +1383,36 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 			building = false;
 			return PointerGetDatum(NULL);
 		}
-		old = MemoryContextSwitchTo(pending_cxt);
+		/* The record and everything its building allocates: in record_cxt. */
+		old = MemoryContextSwitchTo(record_cxt);
 		r = audit_new_record(t, op);
 		r->values[AL_CHANGED] = PointerGetDatum(construct_array(changed, nchanged, TEXTOID, -1,
 																false, TYPALIGN_INT));
-		MemoryContextSwitchTo(old);
 		r->nulls[AL_CHANGED] = false;
-		r->values[AL_OLD] = columns_to_jsonb(t, oldslot, mask, pending_cxt);
-		r->values[AL_NEW] = columns_to_jsonb(t, newslot, mask, pending_cxt);
+		r->values[AL_OLD] = columns_to_jsonb(t, oldslot, mask);
+		r->values[AL_NEW] = columns_to_jsonb(t, newslot, mask);
 		r->nulls[AL_OLD] = r->nulls[AL_NEW] = false;
 	}
 	else
 	{
-		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
-
-		r = audit_new_record(t, op);
-		MemoryContextSwitchTo(old);
 		for (i = 0; i < t->natts; i++)
 			mask[i] = !t->cols[i].dropped && !t->cols[i].excluded;
-		r->values[op == 0 ? AL_NEW : AL_OLD] = columns_to_jsonb(t, rowslot, mask, pending_cxt);
+		old = MemoryContextSwitchTo(record_cxt);
+		r = audit_new_record(t, op);
+		r->values[op == 0 ? AL_NEW : AL_OLD] = columns_to_jsonb(t, rowslot, mask);
 		r->nulls[op == 0 ? AL_NEW : AL_OLD] = false;
 	}
 	for (i = 0; i < t->natts; i++)
 		mask[i] = t->cols[i].pk;
-	r->values[AL_PK] = columns_to_jsonb(t, rowslot, mask, pending_cxt);
+	r->values[AL_PK] = columns_to_jsonb(t, rowslot, mask);
 	r->nulls[AL_PK] = false;
 	if (t->tenant_att >= 0 && !rowslot->tts_isnull[t->tenant_att])
 	{
-		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
-
 		r->values[AL_TENANT] = uuid_datum(DatumGetUUIDP(rowslot->tts_values[t->tenant_att]));
 		r->nulls[AL_TENANT] = false;
-		MemoryContextSwitchTo(old);
 	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(pending_cxt);
-
-		audit_seal_record(r);
-		MemoryContextSwitchTo(old);
-	}
+	audit_seal_record(r);
+	MemoryContextSwitchTo(old);
 	building = false;
 	if (npending >= AUDIT_BATCH)
 		audit_flush();
@@ -1374,7 +1438,7 @@ hlauth_audit_statement(PG_FUNCTION_ARGS)
 					 errhint("Keep functions that convert values to json free of writes.")));
 		if (npending >= AUDIT_BATCH)
 			audit_flush();
-		old = MemoryContextSwitchTo(pending_cxt);
+		old = MemoryContextSwitchTo(record_cxt);
 		r = audit_new_record(t, 3);
 		if (t->tenant_att >= 0 && HlContextTenant() != NULL)
 		{
