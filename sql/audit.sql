@@ -225,7 +225,7 @@ CREATE TABLE au_types (
 SELECT hlauth.audit('au_types');
 INSERT INTO au_types VALUES (1, -2147483648, -32768, 9223372036854775807, 12345678901234567890.000123456789,
 	'NaN', '-Infinity', 1.5, E'h\u00e9llo "q" \\ \n\t', 'varchar', 'ab', true,
-	'a0d10000-0000-4000-8000-000000000000', '2024-02-29', 'infinity', '2024-01-02 03:04:05.123456+02', '-infinity',
+	'A0D1F9E8-B7C6-4D5A-8F00-0123456789AB', '2024-02-29', 'infinity', '2024-01-02 03:04:05.123456+02', '-infinity',
 	'2024-01-02 03:04:05', '{"b": [1, 2.50, {"c": null}], "a": "x"}', '{"z": 1, "a": 2, "z": 3}', 1.5e300, 'NaN', 3.25,
 	'{a,NULL,"c d"}', '{{1,2},{3,4}}', '1 day 2 hours', 7, NULL);
 INSERT INTO au_types (id) VALUES (2);
@@ -240,7 +240,7 @@ SELECT a.id, array_agg(k.key ORDER BY k.key) FILTER (WHERE k.value IS DISTINCT F
  GROUP BY a.id ORDER BY a.id;
 SELECT (l.pk ->> 'id')::int AS id, l.new -> 'ts' AS ts, (l.new ->> 'ts')::timestamptz = a.ts AS same_instant,
        l.new -> 'ts_inf' AS ts_inf, l.new -> 'd_inf' AS d_inf, l.new -> 'n_nan' AS n_nan, l.new -> 'n_inf' AS n_inf,
-       l.new -> 'f_nan' AS f_nan, l.new -> 'n' AS n, l.new -> 'js' AS js, l.new -> 'iarr' AS iarr
+       l.new -> 'f_nan' AS f_nan, l.new -> 'n' AS n, l.new -> 'js' AS js, l.new -> 'iarr' AS iarr, l.new -> 'u' AS u
   FROM hlauth.audit_log l JOIN au_types a ON a.id = (l.pk ->> 'id')::int
  WHERE l.table_name = 'public.au_types' AND l.op = 'INSERT' ORDER BY 1;
 SELECT jsonb_typeof(new -> 'b') AS b, jsonb_typeof(new -> 'n') AS n, jsonb_typeof(new -> 'n_nan') AS n_nan,

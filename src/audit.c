@@ -102,6 +102,7 @@ typedef enum AuditCat
 	CAT_NUMERIC,				/* a JSON number, or a string for NaN and infinities */
 	CAT_TEXT,					/* text, varchar, bpchar: a string of the bytes */
 	CAT_DATETIME,				/* date, timestamp, timestamptz (in UTC): ISO 8601 */
+	CAT_UUID,					/* a string, as uuid_out() writes it */
 	CAT_JSONB,
 	CAT_OUTPUT,					/* another built-in type: its output function, as a string */
 	CAT_TO_JSONB				/* anything else (arrays, composites, json, floats, user
@@ -346,6 +347,8 @@ audit_category(Oid typid)
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
 			return CAT_DATETIME;
+		case UUIDOID:
+			return CAT_UUID;
 		case JSONBOID:
 			return CAT_JSONB;
 		case JSONOID:
@@ -528,8 +531,9 @@ audit_table_get(TriggerData *trigdata)
 		/* Its first block (a batch's worth) is kept when it is reset. */
 		pending_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit records",
 											512 * 1024, 512 * 1024, 8 * 1024 * 1024);
+		/* One block holds a record's building: a reset frees nothing. */
 		record_cxt = AllocSetContextCreate(TopMemoryContext, "hlauth audit record",
-										   ALLOCSET_DEFAULT_SIZES);
+										   64 * 1024, 64 * 1024, 8 * 1024 * 1024);
 	}
 	t = hash_search(audit_tables, &tgoid, HASH_ENTER, &found);
 	if (!found)
@@ -557,6 +561,27 @@ audit_table_get(TriggerData *trigdata)
 /* ------------------------------------------------------------------------
  * Building a record
  * ------------------------------------------------------------------------ */
+
+/* A uuid as uuid_out() writes it (lower-case hex, 8-4-4-4-12), without its StringInfo. */
+static char *
+uuid_string(Datum d)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = DatumGetUUIDP(d)->data;
+	char	   *s = palloc(UUID_LEN * 2 + 5);
+	char	   *p = s;
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u[i] >> 4];
+		*p++ = hex[u[i] & 0x0f];
+	}
+	*p = '\0';
+	return s;
+}
 
 static void
 push_jsonb_datum(JsonbParseState **ps, Jsonb *jb)
@@ -652,6 +677,9 @@ push_value(JsonbParseState **ps, AuditColumn *c, Datum d, bool isnull)
 				push_string(ps, pstrdup(buf), strlen(buf));
 				return;
 			}
+		case CAT_UUID:
+			push_string(ps, uuid_string(d), UUID_LEN * 2 + 4);
+			return;
 		case CAT_JSONB:
 			push_jsonb_datum(ps, DatumGetJsonbP(d));
 			return;
@@ -731,6 +759,11 @@ scalar_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *v)
 				v->val.string.len = strlen(buf);
 				return true;
 			}
+		case CAT_UUID:
+			v->type = jbvString;
+			v->val.string.val = uuid_string(d);
+			v->val.string.len = UUID_LEN * 2 + 4;
+			return true;
 		case CAT_OUTPUT:
 			{
 				char	   *s = OutputFunctionCall(&c->out, d);
@@ -752,7 +785,7 @@ scalar_value(AuditColumn *c, Datum d, bool isnull, JsonbValue *v)
 	return false;
 }
 
-/* The columns of slot selected by mask, as a jsonb object (built in cxt). */
+/* The columns of slot selected by mask, as a jsonb object (in the current context). */
 static Datum
 columns_to_jsonb(AuditTable *t, TupleTableSlot *slot, const bool *mask)
 {
