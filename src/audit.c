@@ -1264,8 +1264,11 @@ audit_insert(int32 day, AuditPending *recs, int n)
 	ExecOpenIndices(rri, false);
 
 	/*
-	 * The slots own the tuples (so the multi-insert takes them as they are, without a
-	 * copy) and free them when cleared, on an error too.
+	 * The slots are told they own the tuples, so the multi-insert takes them as they are
+	 * (a slot that does not own its tuple has it copied first). The tuples stay
+	 * pending_cxt's all the same: the slots disown them before they are cleared, on an
+	 * error too, so a record still pending after a failed write (its subtransaction's
+	 * abort keeps the records of the outer ones) keeps its tuple.
 	 */
 	slots = slot_pool;
 	for (i = 0; i < n; i++)
@@ -1292,7 +1295,10 @@ audit_insert(int32 day, AuditPending *recs, int n)
 	PG_FINALLY();
 	{
 		for (i = 0; i < n; i++)
+		{
+			slots[i]->tts_flags &= ~TTS_FLAG_SHOULDFREE;
 			ExecClearTuple(slots[i]);
+		}
 	}
 	PG_END_TRY();
 	ExecCloseIndices(rri);
