@@ -328,6 +328,42 @@ COMMIT;
 SELECT op, count(*) FROM hlauth.audit_log WHERE table_name = 'public.au_bulk' GROUP BY op ORDER BY op DESC;
 SELECT count(*) AS rows_left FROM au_bulk;
 
+-- A trigger whose exception block writes to another audited table, and rolls that write
+-- back for some rows: each row that fired it keeps its record (the inner statement writes
+-- only the records of its own subtransaction, not the enclosing statement's), and a side
+-- write rolled back leaves none. Then 2,500 rows, every other side write rolled back, across
+-- batches of records.
+CREATE TABLE au_main (id int PRIMARY KEY, v int);
+CREATE TABLE au_side_table (id int PRIMARY KEY);
+SELECT hlauth.audit('au_main'), hlauth.audit('au_side_table');
+CREATE FUNCTION au_side_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		INSERT INTO au_side_table VALUES (NEW.id);
+		IF NEW.v < 0 THEN
+			RAISE EXCEPTION 'undo the side write';
+		END IF;
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER zz_side_write AFTER INSERT ON au_main FOR EACH ROW EXECUTE FUNCTION au_side_write();
+INSERT INTO au_main VALUES (1, -1), (2, 5);
+SELECT table_name, op, pk FROM hlauth.audit_log
+ WHERE table_name IN ('public.au_main', 'public.au_side_table') ORDER BY xid, seq;
+INSERT INTO au_main SELECT g, CASE WHEN g % 2 = 0 THEN -1 ELSE 1 END FROM generate_series(3, 2502) g;
+SELECT (SELECT count(*) FROM au_main) AS main_rows,
+       (SELECT count(*) FROM hlauth.audit_log WHERE table_name = 'public.au_main' AND op = 'INSERT') AS main_records,
+       (SELECT count(*) FROM au_side_table) AS side_rows,
+       (SELECT count(*) FROM hlauth.audit_log WHERE table_name = 'public.au_side_table' AND op = 'INSERT') AS side_records,
+       (SELECT count(*) FROM au_main m WHERE NOT EXISTS (
+			SELECT 1 FROM hlauth.audit_log l
+			 WHERE l.table_name = 'public.au_main' AND l.pk = jsonb_build_object('id', m.id))) AS rows_without_record,
+       (SELECT count(*) FROM hlauth.audit_log l WHERE l.table_name = 'public.au_side_table' AND NOT EXISTS (
+			SELECT 1 FROM au_side_table t WHERE jsonb_build_object('id', t.id) = l.pk)) AS records_without_row;
+
 -- ---------------------------------------------------------------------------
 -- A partitioned table: audit the parent; rows in partitions carry the parent's name
 -- ---------------------------------------------------------------------------
@@ -699,13 +735,13 @@ DROP TYPE au_mood;
 -- ---------------------------------------------------------------------------
 DROP VIEW au_v;
 SELECT hlauth.unaudit('au_items'), hlauth.unaudit('au_notes'), hlauth.unaudit('au_types'), hlauth.unaudit('au_bulk'),
-       hlauth.unaudit('au_parted');
+       hlauth.unaudit('au_parted'), hlauth.unaudit('au_main'), hlauth.unaudit('au_side_table');
 SELECT count(*) AS still_audited FROM hlauth.audited_tables;
-DROP TABLE au_items, au_notes, au_types, au_bulk, au_parted, au_nopk, au_text_tenant, au_app.mine;
+DROP TABLE au_items, au_notes, au_types, au_bulk, au_parted, au_nopk, au_text_tenant, au_app.mine, au_main, au_side_table;
 DROP SEQUENCE au_seq;
 DROP DOMAIN au_positive;
 DROP SCHEMA au_app;
-DROP FUNCTION au_refuse_negative(), au_noop();
+DROP FUNCTION au_refuse_negative(), au_noop(), au_side_write();
 DROP FUNCTION au_log(text, bigint), au_count(text), au_try(text), au(text), au_name(uuid);
 DROP TABLE au_names;
 DROP ROLE regress_audit_app;

@@ -166,6 +166,7 @@ static MemoryContext record_cxt = NULL;
 static AuditRecord building_rec;
 static AuditPending *pending = NULL;
 static int	npending = 0;
+static int	pending_cap = 0;
 
 /*
  * The descriptor records are formed with (a copy of hlauth.audit_log's, nobody pins it),
@@ -1067,9 +1068,16 @@ audit_new_record(AuditTable *t, int op)
 	Assert(CurrentMemoryContext == record_cxt);
 	MemoryContextReset(record_cxt);
 	if (pending == NULL)
+	{
 		pending = MemoryContextAlloc(pending_cxt, sizeof(AuditPending) * AUDIT_BATCH);
-	if (npending >= AUDIT_BATCH)
-		elog(ERROR, "hlauth: too many audit records pending");
+		pending_cap = AUDIT_BATCH;
+	}
+	else if (npending >= pending_cap)
+	{
+		/* Only while enclosing subtransactions' records wait (see audit_flush). */
+		pending = repalloc(pending, sizeof(AuditPending) * pending_cap * 2);
+		pending_cap *= 2;
+	}
 	memset(r->nulls, true, sizeof(r->nulls));
 	now = GetCurrentTimestamp();
 
@@ -1309,22 +1317,39 @@ audit_insert(int32 day, AuditPending *recs, int n)
 static void
 audit_flush(void)
 {
-	int			i = 0;
+	SubTransactionId cur;
+	int			first;
+	int			i;
 
 	/* Inside another record's building (a nested statement): later, by the outer one. */
 	if (building)
 		return;
 
+	/*
+	 * Only the records of the current subtransaction and of its committed children, which
+	 * are the tail of the pending ones. An enclosing subtransaction's records wait for a
+	 * flush at their own level: written now, they would be rolled back with this
+	 * subtransaction while the changes they record stay (a trigger whose exception block
+	 * writes to another audited table, say). At commit, every record is written.
+	 */
+	cur = GetCurrentSubTransactionId();
+	first = npending;
+	while (first > 0 && pending[first - 1].subid >= cur)
+		first--;
+	i = first;
 	while (i < npending)
 	{
 		int			j = i;
 
-		while (j < npending && pending[j].day == pending[i].day)
+		while (j < npending && j - i < AUDIT_BATCH && pending[j].day == pending[i].day)
 			j++;
 		audit_insert(pending[i].day, &pending[i], j - i);
 		i = j;
 	}
-	audit_reset_pending();
+	if (first == 0)
+		audit_reset_pending();
+	else
+		npending = first;
 }
 
 /* ------------------------------------------------------------------------
