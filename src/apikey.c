@@ -681,30 +681,66 @@ HlApiKeyAttributes(const char *key_id)
 	return e->found ? e->attributes : NULL;
 }
 
-/* last_used_at: at most once a minute per key and backend, never waiting for a lock. */
+/*
+ * last_used_at: at most once a minute per key and backend, never waiting for a lock, and
+ * written just before the transaction commits, not when authenticate() runs. Written at
+ * once, the row's lock would be held to the end of the transaction, and a transaction left
+ * open after authenticating would make revoke_api_key() (which locks the row) wait for it,
+ * keeping the key alive. Written in a subtransaction whose failure is ignored (a concurrent
+ * update under REPEATABLE READ, say): the usage stamp is best effort, the commit is not.
+ */
+#define TOUCH_MAX 8
+static char touch_ids[TOUCH_MAX][HLA_APIKEY_ID_LEN + 1];
+static int	ntouch = 0;
+
 static void
 key_touch(KeyEntry *e, TimestampTz now)
 {
-	SavedUser	saved;
-	Datum		arg;
+	int			i;
 
 	if (XactReadOnly || RecoveryInProgress())
 		return;
 	if (e->last_used_written != 0 && now - e->last_used_written < LAST_USED_EVERY_US)
 		return;
+	for (i = 0; i < ntouch; i++)
+		if (strcmp(touch_ids[i], e->key_id) == 0)
+			return;
+	if (ntouch >= TOUCH_MAX)
+		return;					/* more keys than that in one transaction: the rest next time */
+	strlcpy(touch_ids[ntouch++], e->key_id, sizeof(touch_ids[0]));
 	e->last_used_written = now;
-	arg = CStringGetTextDatum(e->key_id);
+}
+
+/* The usage update of one key, as the bootstrap superuser. */
+static void
+key_touch_write(const char *key_id)
+{
+	SavedUser	saved;
+	Datum		arg = CStringGetTextDatum(key_id);
+
 	become_owner(&saved);
 	PG_TRY();
 	{
+		/*
+		 * This runs as the bootstrap superuser: nothing in it may resolve through the
+		 * caller's search_path (a planted operator "=" would run as the superuser). Every
+		 * name and operator is qualified, and search_path is pinned while it runs (a
+		 * cached plan is analysed again under the current path when that path changes).
+		 */
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "hlauth: SPI_connect failed");
 		if (touch_plan == NULL)
 		{
 			Oid			argtypes[1] = {TEXTOID};
 			SPIPlanPtr	plan = SPI_prepare("UPDATE hlauth.api_keys SET last_used_at = pg_catalog.now() "
-										   "WHERE key_id = (SELECT k.key_id FROM hlauth.api_keys k WHERE k.key_id = $1 "
-										   "AND (k.last_used_at IS NULL OR k.last_used_at < pg_catalog.now() - interval '1 minute') "
+										   "WHERE key_id OPERATOR(pg_catalog.=) (SELECT k.key_id FROM hlauth.api_keys k "
+										   "WHERE k.key_id OPERATOR(pg_catalog.=) $1 "
+										   "AND (k.last_used_at IS NULL OR k.last_used_at OPERATOR(pg_catalog.<) "
+										   "(pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval)) "
 										   "FOR UPDATE SKIP LOCKED)",
 										   1, argtypes);
 			/* (planned like the lookup: a primary-key probe) */
@@ -716,12 +752,65 @@ key_touch(KeyEntry *e, TimestampTz now)
 		if (SPI_execute_plan(touch_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "hlauth: API key usage update failed");
 		SPI_finish();
+		AtEOXact_GUC(true, nestlevel);
 	}
 	PG_FINALLY();
 	{
 		restore_user(&saved);
 	}
 	PG_END_TRY();
+}
+
+/* Just before commit: the usage updates of the keys this transaction authenticated. */
+static void
+key_touch_flush(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			n = ntouch;
+	int			i;
+
+	ntouch = 0;
+	if (n == 0 || XactReadOnly)
+		return;
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		/* (No statement runs at commit: the update needs a snapshot of its own.) */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		for (i = 0; i < n; i++)
+			key_touch_write(touch_ids[i]);
+		PopActiveSnapshot();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		/* Ignored: the stamp waits for a later authentication. */
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+}
+
+static void
+key_touch_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			key_touch_flush();
+			break;
+		default:
+			/*
+			 * A prepared transaction would hold the row's lock until COMMIT PREPARED: no
+			 * stamp for it. Aborted: none either.
+			 */
+			ntouch = 0;
+			break;
+	}
 }
 
 /* ---- authenticate ---- */
@@ -796,12 +885,21 @@ authenticate_key(FunctionCallInfo fcinfo)
 	uint8		dummy[HLA_APIKEY_HASH_LEN];
 	int			version;
 	bool		ok;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now;
 	HlTenantPath path;
 	const HlScopes *granted = NULL;
 	const ArrayType *access = NULL;
 
 	HlRefuseBypassRoles();
+
+	/*
+	 * Changes committed since this transaction last looked (a key revoked, a grant
+	 * revoked, a tenant suspended) count from this call on, even inside a transaction that
+	 * was already open: the caches drop what they invalidate. Expiry and the end of a
+	 * rotation's overlap are judged at this statement's start, not the transaction's.
+	 */
+	AcceptInvalidationMessages();
+	now = GetCurrentStatementStartTimestamp();
 	if (PG_ARGISNULL(0))
 		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
 	key = PG_GETARG_TEXT_PP(0);
@@ -886,4 +984,5 @@ HlApiKeyInit(void)
 							   NULL,
 							   NULL);
 	CacheRegisterRelcacheCallback(api_keys_relcache_callback, (Datum) 0);
+	RegisterXactCallback(key_touch_xact_callback, NULL);
 }

@@ -654,6 +654,13 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	tenant = PG_GETARG_UUID_P(1);
 	scopes = PG_GETARG_HLSCOPES_P(2);
 
+	/*
+	 * A change committed elsewhere since this transaction last looked (a revoked grant or
+	 * role membership, a suspension) counts from this call on, even in a transaction that
+	 * was already open: the caches drop what it invalidates. (Cheap when nothing is new.)
+	 */
+	AcceptInvalidationMessages();
+
 	/* The role checks below need catalog lookups: remember a role that passed them. */
 	if (!role_checks_valid || role_checks_passed != GetUserId())
 	{

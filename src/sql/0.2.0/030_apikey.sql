@@ -126,7 +126,8 @@ REVOKE ALL ON FUNCTION hlauth_internal.registered_scopes(hlauth.scopes) FROM PUB
 COMMENT ON FUNCTION hlauth_internal.registered_scopes(hlauth.scopes) IS 'The registered permissions a scope set covers; 22023 for a scope that covers none';
 
 -- May the caller manage keys at this tenant? An admin always; otherwise a context holding
--- hlauth/keys.write that can access the tenant.
+-- hlauth/keys.write, at that tenant or above it. Not below: an app's context reaches its
+-- parent account's rows, but never the account's keys.
 CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid) RETURNS void
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -142,14 +143,15 @@ BEGIN
 		RAISE EXCEPTION 'permission denied: scope "hlauth/keys.write" is required'
 			USING ERRCODE = '42501';
 	END IF;
-	IF NOT hlauth.can_access(tenant) THEN
-		RAISE EXCEPTION 'permission denied: tenant % is not accessible to the current principal', tenant
-			USING ERRCODE = '42501';
+	IF NOT hlauth.can_access(tenant) OR NOT hlauth_internal.tenant_within(tenant, hlauth.tenant()) THEN
+		RAISE EXCEPTION 'permission denied: tenant % is not the current tenant or beneath it', tenant
+			USING ERRCODE = '42501',
+				  HINT = 'Keys are managed from the key''s tenant or a tenant above it.';
 	END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid) FROM PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid) IS 'Raises 42501 unless the caller is hlauth_admin or a principal with hlauth/keys.write that can access the tenant';
+COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid) IS 'Raises 42501 unless the caller is hlauth_admin or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
 
 CREATE FUNCTION hlauth.issue_api_key(principal uuid, tenant uuid, scopes hlauth.scopes,
 									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL,
@@ -217,6 +219,7 @@ DECLARE
 	old hlauth.api_keys;
 	plaintext text;
 	stored hlauth.apikey;
+	wanted hlauth.scopes;
 BEGIN
 	IF key_id IS NULL OR overlap IS NULL OR overlap < interval '0' THEN
 		RAISE EXCEPTION 'key_id and a non-negative overlap are required' USING ERRCODE = '22023';
@@ -226,6 +229,17 @@ BEGIN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = '42704';
 	END IF;
 	PERFORM hlauth_internal.require_key_manager(old.tenant_id);
+	-- A rotation mints a key: the same rule as issue_api_key, the caller must hold all of
+	-- the key's scopes, in its context and by its own grants.
+	IF hlauth.principal() IS NOT NULL AND NOT hlauth_internal.caller_is_admin() THEN
+		wanted := hlauth_internal.registered_scopes(old.scopes);
+		IF NOT (hlauth.scopes() OPERATOR(hlauth.@>) wanted
+				AND hlauth.effective_scopes(hlauth.principal(), old.tenant_id) OPERATOR(hlauth.@>) wanted) THEN
+			RAISE EXCEPTION 'permission denied: the caller does not hold all of the key''s scopes'
+				USING ERRCODE = '42501',
+					  HINT = 'Nobody can mint a key with scopes they do not hold themselves; hlauth_admin can rotate any key.';
+		END IF;
+	END IF;
 	IF old.revoked_at IS NOT NULL OR old.rotated_to IS NOT NULL
 	   OR (old.expires_at IS NOT NULL AND old.expires_at <= pg_catalog.now()) THEN
 		RAISE EXCEPTION 'API key % cannot be rotated: it is revoked, expired or already rotated', key_id

@@ -1,0 +1,168 @@
+-- test/pgtap/threats_keys.sql
+-- API key management and authentication attacked by app roles (THREATS.md 9, 13, 15):
+--   tk_app   an application role: not superuser, no BYPASSRLS, not hlauth_trusted, owner of
+--            the schema tk_mal (it may plant functions and operators there)
+-- Each attack must fail, and leave nothing widened. Found by a red-team pass:
+--   1. authenticate() wrote last_used_at as the bootstrap superuser through SPI under the
+--      caller's search_path: an operator "=" planted by the caller ran as the superuser and
+--      could make the caller a superuser;
+--   2. rotate_api_key() let a principal holding only hlauth/keys.write mint a successor of a
+--      key with more scopes, and key management reached from an app up to its parent
+--      account's keys;
+--   3. a key past its expiry authenticated in a transaction that began before the expiry.
+-- (A revocation committed while a transaction is open: test/isolation/specs/apikey_revoke.spec.)
+-- The context lives for one transaction, so this file runs many transactions in sequence.
+
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tk_app') THEN
+		CREATE ROLE tk_app NOLOGIN;
+	END IF;
+	ALTER ROLE tk_app NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT NOLOGIN;
+	ALTER ROLE tk_app RESET ALL;
+	IF pg_has_role('tk_app', 'hlauth_trusted', 'MEMBER') THEN
+		REVOKE hlauth_trusted FROM tk_app;
+	END IF;
+END
+$$;
+
+CREATE SCHEMA tk;
+GRANT USAGE ON SCHEMA tk TO PUBLIC;
+CREATE SCHEMA tk_mal AUTHORIZATION tk_app;
+
+-- Tenants: agency G > account A > app A1. Principals: V (contacts.write at A), K (only
+-- hlauth/keys.write, at app A1), KA (hlauth/keys.write and contacts.readonly at A).
+CREATE TABLE tk.names (id uuid PRIMARY KEY, name text UNIQUE NOT NULL);
+INSERT INTO tk.names VALUES
+	('7c000000-0000-4000-8000-000000000001', 'G'), ('7c000000-0000-4000-8000-000000000011', 'A'),
+	('7c000000-0000-4000-8000-000000000111', 'A1'), ('7c000000-0000-4000-8000-0000000000a1', 'V'),
+	('7c000000-0000-4000-8000-0000000000c1', 'K'), ('7c000000-0000-4000-8000-0000000000c2', 'KA');
+CREATE FUNCTION tk.id(n text) RETURNS uuid LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT x.id FROM tk.names x WHERE x.name = n $$;
+GRANT SELECT ON tk.names TO PUBLIC;
+
+DO $$
+BEGIN
+	PERFORM hlauth.create_tenant('agency', NULL, 'G', tk.id('G'));
+	PERFORM hlauth.create_tenant('account', tk.id('G'), 'A', tk.id('A'));
+	PERFORM hlauth.create_tenant('app', tk.id('A'), 'A1', tk.id('A1'));
+	PERFORM hlauth.register_permission('contacts.readonly', 'read contacts');
+	PERFORM hlauth.register_permission('contacts.write', 'edit contacts', ARRAY['contacts.readonly']);
+	PERFORM hlauth.grant_role(tk.id('V'), hlauth.create_role('tk editor', 'contacts.write'), tk.id('A'));
+	PERFORM hlauth.grant_role(tk.id('K'), hlauth.create_role('tk key manager', 'hlauth/keys.write'), tk.id('A1'));
+	PERFORM hlauth.grant_role(tk.id('KA'), hlauth.create_role('tk key manager reader', 'hlauth/keys.write contacts.readonly'),
+							  tk.id('A'));
+END
+$$;
+
+-- The plaintext keys, for the app role to present (a test fixture, never a practice).
+CREATE TABLE tk.keys (name text PRIMARY KEY, k text NOT NULL);
+INSERT INTO tk.keys VALUES
+	('victim', hlauth.issue_api_key(tk.id('V'), tk.id('A'), 'contacts.write')),
+	('victim readonly', hlauth.issue_api_key(tk.id('V'), tk.id('A'), 'contacts.readonly')),
+	('kay', hlauth.issue_api_key(tk.id('K'), tk.id('A1'), 'hlauth/keys.write')),
+	('kay account', hlauth.issue_api_key(tk.id('KA'), tk.id('A'), 'hlauth/keys.write contacts.readonly')),
+	('hijack', hlauth.issue_api_key(tk.id('V'), tk.id('A'), 'contacts.readonly'));
+GRANT SELECT ON tk.keys TO tk_app;
+CREATE FUNCTION tk.key_id(n text) RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT hlauth.api_key_id(k.k::hlauth.apikey) FROM tk.keys k WHERE k.name = n $$;
+GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
+
+-- What the planted operator saw: every role it ran as.
+CREATE TABLE tk.planted_calls (run_as name NOT NULL);
+GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
+
+SELECT plan(18);
+
+SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
+	'0: tk_app is not a superuser and has no BYPASSRLS');
+
+-- ---------------------------------------------------------------------------
+-- 1. search_path: an operator planted by the caller never runs with hlauth's rights
+-- ---------------------------------------------------------------------------
+SET ROLE tk_app;
+CREATE FUNCTION tk_mal.eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO tk.planted_calls VALUES (current_user);
+	IF current_user <> 'tk_app' THEN
+		EXECUTE 'ALTER ROLE tk_app SUPERUSER';
+	END IF;
+	RETURN a OPERATOR(pg_catalog.=) b;
+END
+$$;
+CREATE OPERATOR tk_mal.= (LEFTARG = text, RIGHTARG = text, FUNCTION = tk_mal.eq);
+CREATE OPERATOR tk_mal.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = pg_catalog.timestamptz_lt);
+SET search_path = tk_mal, pg_catalog, public;
+-- A fresh key: its last_used_at is written (read-write transaction, never written before).
+SELECT lives_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'hijack'))$$,
+	'9: authenticate with a planted "=" operator first in search_path still works');
+RESET search_path;
+RESET ROLE;
+SELECT ok((SELECT last_used_at IS NOT NULL FROM hlauth.api_keys WHERE key_id = tk.key_id('hijack')),
+	'9: the usage write ran (last_used_at is set)');
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'tk_app'),
+	'9: the caller did not become a superuser');
+SELECT is_empty($$SELECT run_as FROM tk.planted_calls WHERE run_as <> 'tk_app'$$,
+	'9: the planted operator never ran as another role');
+DROP OPERATOR tk_mal.= (text, text);
+DROP OPERATOR tk_mal.< (timestamptz, timestamptz);
+DROP FUNCTION tk_mal.eq(text, text);
+
+-- ---------------------------------------------------------------------------
+-- 2. Key management: never more than the manager holds, never above its tenant
+-- ---------------------------------------------------------------------------
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'kay'));
+SELECT is(hlauth.scopes()::text, 'hlauth/keys.write', '15: K, at app A1, holds only hlauth/keys.write');
+SELECT throws_ok($$SELECT hlauth.rotate_api_key(tk.key_id('victim'), '0')$$, '42501', NULL,
+	'15: K cannot rotate V''s contacts.write key at the parent account A (no successor minted)');
+SELECT throws_ok($$SELECT hlauth.revoke_api_key(tk.key_id('victim'))$$, '42501', NULL,
+	'15: K cannot revoke a key of the parent account A');
+SELECT throws_ok($$SELECT hlauth.issue_api_key(tk.id('K'), tk.id('A'), 'hlauth/keys.write')$$, '42501', NULL,
+	'15: K cannot issue a key at the parent account A');
+ROLLBACK;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'kay account'));
+SELECT throws_ok($$SELECT hlauth.rotate_api_key(tk.key_id('victim'), '0')$$, '42501',
+	'permission denied: the caller does not hold all of the key''s scopes',
+	'15: KA, a key manager at A with contacts.readonly, cannot rotate a contacts.write key at A');
+SELECT ok(hlauth.rotate_api_key(tk.key_id('victim readonly'), '1 hour') LIKE 'hlk_live_%',
+	'15: KA can rotate a contacts.readonly key at A (it holds every scope of it)');
+ROLLBACK;
+RESET ROLE;
+SELECT is((SELECT count(*) FROM hlauth.api_keys WHERE principal = tk.id('V')), 3::bigint,
+	'15: V still has its three keys, and no successor was minted');
+SELECT ok((SELECT revoked_at IS NULL AND rotated_to IS NULL FROM hlauth.api_keys WHERE key_id = tk.key_id('victim')),
+	'15: V''s contacts.write key is neither revoked nor rotated');
+SET ROLE tk_app;
+SELECT lives_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'victim'))$$,
+	'15: V''s key still authenticates');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 3. Expiry is judged when authenticate runs, not when its transaction began
+-- ---------------------------------------------------------------------------
+CREATE TABLE tk.expiry (at timestamptz NOT NULL);
+GRANT SELECT ON tk.expiry TO PUBLIC;
+INSERT INTO tk.expiry VALUES (clock_timestamp() + interval '2 seconds');
+INSERT INTO tk.keys VALUES
+	('short', hlauth.issue_api_key(tk.id('V'), tk.id('A'), 'contacts.readonly', (SELECT at FROM tk.expiry)));
+SET ROLE tk_app;
+BEGIN;
+SELECT lives_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'short'))$$,
+	'13: a key before its expiry authenticates');
+SELECT pg_sleep(2.5);
+SELECT ok(now() < (SELECT at FROM tk.expiry) AND clock_timestamp() > (SELECT at FROM tk.expiry),
+	'13: this transaction began before the key expired, and the key has expired since');
+SELECT throws_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'short'))$$, '28000',
+	'authentication failed', '13: past its expiry it is refused, in a transaction that began before');
+ROLLBACK;
+SELECT throws_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'short'))$$, '28000',
+	'authentication failed', '13: and in a new transaction');
+RESET ROLE;
+
+SELECT * FROM finish();
