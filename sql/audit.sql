@@ -382,6 +382,42 @@ UPDATE au_parted SET region = 2 WHERE id = 1;
 DELETE FROM au_parted WHERE id = 3;
 SELECT * FROM au_log('public.au_parted');
 SELECT DISTINCT table_name FROM hlauth.audit_log WHERE table_name LIKE '%au_parted%';
+-- The owner of an audited partitioned table can add partitions (the row trigger is cloned,
+-- which needs EXECUTE on its function); they are audited like the others
+CREATE ROLE regress_audit_parted_owner NOSUPERUSER NOBYPASSRLS;
+CREATE SCHEMA au_po AUTHORIZATION regress_audit_parted_owner;
+CREATE TABLE au_p2 (id int, region int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+ALTER TABLE au_p2 OWNER TO regress_audit_parted_owner;
+SELECT hlauth.audit('au_p2');
+SET ROLE regress_audit_parted_owner;
+CREATE TABLE au_po.au_p2_1 PARTITION OF au_p2 FOR VALUES IN (1);
+CREATE TABLE au_po.au_p2_2 (id int, region int, v text, PRIMARY KEY (region, id));
+ALTER TABLE au_p2 ATTACH PARTITION au_po.au_p2_2 FOR VALUES IN (2);
+INSERT INTO au_p2 VALUES (1, 1, 'one'), (2, 2, 'two');
+RESET ROLE;
+SELECT table_name, op, pk FROM hlauth.audit_log WHERE table_name = 'public.au_p2' ORDER BY xid, seq;
+-- A table audited on its own, then attached to a partitioned table that is not audited:
+-- its records keep its own name (the table audit() was given), not the new parent's
+CREATE TABLE au_top (id int, region int, v text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE au_solo (id int, region int, v text, PRIMARY KEY (region, id));
+SELECT hlauth.audit('au_solo');
+ALTER TABLE au_top ATTACH PARTITION au_solo FOR VALUES IN (5);
+INSERT INTO au_top VALUES (1, 5, 'via the parent');
+INSERT INTO au_solo VALUES (2, 5, 'direct');
+SELECT table_name, op, pk FROM hlauth.audit_log WHERE table_name IN ('public.au_solo', 'public.au_top') ORDER BY xid, seq;
+-- hlauth's row trigger attached by hand to a table hlauth.audit() did not register writes
+-- nothing: the write fails
+CREATE TABLE au_rogue (id int PRIMARY KEY);
+CREATE TRIGGER hlauth_audit AFTER INSERT OR UPDATE OR DELETE ON au_rogue FOR EACH ROW EXECUTE FUNCTION hlauth_internal.audit_row('');
+SELECT au_try('INSERT INTO au_rogue VALUES (1)') AS rogue_trigger;
+SELECT count(*) AS rogue_records FROM hlauth.audit_log WHERE table_name = 'public.au_rogue';
+DROP TABLE au_rogue;
+-- A partition made by CREATE SCHEMA ... CREATE TABLE gets the statement trigger too: its
+-- TRUNCATE is recorded
+CREATE SCHEMA au_s CREATE TABLE au_p2_9 PARTITION OF public.au_p2 FOR VALUES IN (9);
+INSERT INTO au_s.au_p2_9 VALUES (1, 9, 'nine');
+TRUNCATE au_s.au_p2_9;
+SELECT table_name, op, pk FROM hlauth.audit_log WHERE table_name = 'public.au_p2' AND op IN ('TRUNCATE') ORDER BY xid, seq;
 -- Written straight into a partition: recorded all the same, under the parent's name
 SELECT au_count('public.au_parted') AS m \gset
 INSERT INTO au_parted_1 VALUES (10, 1, au('A'), 'direct');
@@ -473,6 +509,9 @@ SET ROLE regress_audit_app;
 CREATE TABLE au_app.mine (id int PRIMARY KEY, v text);
 SELECT au_try($$CREATE TRIGGER fake AFTER INSERT ON au_app.mine FOR EACH ROW EXECUTE FUNCTION hlauth_internal.audit_row('')$$) AS row_trigger;
 SELECT au_try($$CREATE TRIGGER fake AFTER INSERT ON au_app.mine FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.audit_statement('')$$) AS statement_trigger;
+-- (the row trigger may be attached, as table owners adding partitions need; it then
+-- refuses to record a table audit() did not register, so nothing is forged)
+SELECT au_try($$INSERT INTO au_app.mine VALUES (1, 'forged')$$) AS write_through_attached_trigger;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
@@ -518,6 +557,27 @@ RESET ROLE;
 SELECT left(au_try('ALTER TABLE au_parted_1 DISABLE TRIGGER ALL'), 5) AS su_disable_partition_all;
 SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
  WHERE c.relname LIKE 'au_parted%' AND t.tgname LIKE 'hlauth_audit%' ORDER BY 1, 2;
+-- Column types do not change (ALTER COLUMN ... TYPE rewrites every row and fires no
+-- trigger): not by the owner, not by a superuser, not even to the same type; nothing changed
+SET ROLE regress_audit_owner;
+SELECT au_try($$ALTER TABLE au_owned ALTER COLUMN val TYPE text USING 'FORGED'$$) AS owner_rewrite_same_type;
+SELECT au_try($$ALTER TABLE au_owned ALTER COLUMN account_id TYPE uuid USING 'a0d12000-0000-4000-8000-000000000000'$$) AS owner_rewrite_tenant;
+SELECT au_try($$ALTER TABLE au_owned ALTER COLUMN extra TYPE bigint$$) AS owner_retype;
+RESET ROLE;
+SELECT au_try($$ALTER TABLE au_owned ALTER COLUMN val TYPE text USING 'FORGED'$$) AS su_rewrite;
+SELECT count(*) FILTER (WHERE val = 'FORGED') AS forged, count(*) FILTER (WHERE account_id = au('A')) AS still_tenant_a,
+       format_type(a.atttypid, a.atttypmod) AS extra_type
+  FROM au_owned, pg_attribute a WHERE a.attrelid = 'au_owned'::regclass AND a.attname = 'extra' GROUP BY a.atttypid, a.atttypmod;
+-- An excluded column made part of the primary key: writes fail closed (the key is in every
+-- record), and the value is never recorded
+-- (the key changed as the superuser here: the owner lacks CREATE on schema public)
+ALTER TABLE au_owned DROP CONSTRAINT au_owned_pkey, ADD PRIMARY KEY (id, pin);
+SET ROLE regress_audit_owner;
+SELECT au_try($$INSERT INTO au_owned VALUES (2, au('A'), 'SECRET-PIN', 'x', 1)$$) AS write_with_excluded_key;
+RESET ROLE;
+ALTER TABLE au_owned DROP CONSTRAINT au_owned_pkey, ADD PRIMARY KEY (id);
+SELECT count(*) AS secret_recorded FROM hlauth.audit_log WHERE pk::text LIKE '%SECRET-PIN%' OR new::text LIKE '%SECRET-PIN%';
+SELECT count(*) AS row_written FROM au_owned WHERE id = 2;
 -- after all that, the triggers are as audit() made them and still record
 SELECT tgname, tgenabled, tgtype FROM pg_trigger WHERE tgrelid = 'au_owned'::regclass ORDER BY tgname;
 UPDATE au_owned SET pin = '9999', val = 'changed';
@@ -735,9 +795,13 @@ DROP TYPE au_mood;
 -- ---------------------------------------------------------------------------
 DROP VIEW au_v;
 SELECT hlauth.unaudit('au_items'), hlauth.unaudit('au_notes'), hlauth.unaudit('au_types'), hlauth.unaudit('au_bulk'),
-       hlauth.unaudit('au_parted'), hlauth.unaudit('au_main'), hlauth.unaudit('au_side_table');
+       hlauth.unaudit('au_parted'), hlauth.unaudit('au_main'), hlauth.unaudit('au_side_table'),
+       hlauth.unaudit('au_p2'), hlauth.unaudit('au_solo');
 SELECT count(*) AS still_audited FROM hlauth.audited_tables;
-DROP TABLE au_items, au_notes, au_types, au_bulk, au_parted, au_nopk, au_text_tenant, au_app.mine, au_main, au_side_table;
+DROP TABLE au_items, au_notes, au_types, au_bulk, au_parted, au_nopk, au_text_tenant, au_app.mine, au_main, au_side_table,
+	au_p2, au_top;
+DROP SCHEMA au_s, au_po;
+DROP ROLE regress_audit_parted_owner;
 DROP SEQUENCE au_seq;
 DROP DOMAIN au_positive;
 DROP SCHEMA au_app;

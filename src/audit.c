@@ -30,7 +30,10 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "access/genam.h"
+#include "catalog/indexing.h"
 #include "catalog/partition.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -39,6 +42,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "tcop/deparse_utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -378,6 +382,34 @@ jsonb_key_cmp(const char *a, const char *b)
 	return memcmp(a, b, la);
 }
 
+/*
+ * Was the table audited through hlauth.audit() (registered in
+ * hlauth_internal.audited_tables)? Read directly: the registry is not readable by the
+ * roles whose writes fire the trigger. Anyone may attach a trigger to a table of their own
+ * with hlauth_internal.audit_row() (table owners need EXECUTE on it to create partitions of
+ * an audited table, which clones the trigger), so the trigger writes nothing for a table
+ * not registered.
+ */
+static bool
+audit_registered(Oid relid)
+{
+	Oid			regid = get_relname_relid("audited_tables", get_namespace_oid("hlauth_internal", false));
+	Relation	reg;
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	if (!OidIsValid(regid))
+		return false;
+	reg = table_open(regid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(reg, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(reg, AccessShareLock);
+	return found;
+}
+
 static void
 audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 {
@@ -395,14 +427,35 @@ audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 	old = MemoryContextSwitchTo(t->cxt);
 
 	t->relid = RelationGetRelid(rel);
-	root = t->relid;
-	if (rel->rd_rel->relispartition)
-	{
-		List	   *ancestors = get_partition_ancestors(t->relid);
 
-		if (ancestors != NIL)
-			root = llast_oid(ancestors);
+	/*
+	 * The table hlauth.audit() was given: this one, or the nearest partition ancestor that
+	 * was (a partition's triggers are its audited parent's). Not simply the topmost
+	 * ancestor: a table audited on its own, then attached to a partitioned table that is
+	 * not audited, keeps its own name.
+	 */
+	root = InvalidOid;
+	if (audit_registered(t->relid))
+		root = t->relid;
+	else if (rel->rd_rel->relispartition)
+	{
+		ListCell   *lc;
+
+		foreach(lc, get_partition_ancestors(t->relid))
+		{
+			if (audit_registered(lfirst_oid(lc)))
+			{
+				root = lfirst_oid(lc);
+				break;
+			}
+		}
 	}
+	if (!OidIsValid(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" is not audited by hlauth.audit()", RelationGetRelationName(rel)),
+				 errdetail("hlauth's audit trigger was attached to it by hand; nothing was written."),
+				 errhint("Drop the trigger; an hlauth_admin audits tables with hlauth.audit().")));
 	t->rootid = root;
 	t->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(root)),
 											 get_rel_name(root));
@@ -444,6 +497,13 @@ audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 			if (strcmp(trigger->tgargs[a], c->name) == 0)
 				c->excluded = true;
 		}
+		if (c->pk && c->excluded)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("excluded column \"%s\" of audited table \"%s\" is part of its primary key",
+							c->name, RelationGetRelationName(rel)),
+					 errdetail("Records carry the primary key: the excluded values would be recorded; nothing was written."),
+					 errhint("Change the primary key back, or run hlauth.unaudit() and hlauth.audit() without excluding the column.")));
 		if (tenant_name[0] != '\0' && strcmp(tenant_name, c->name) == 0)
 		{
 			if (att->atttypid != UUIDOID)
@@ -1639,4 +1699,29 @@ hlauth_audit_mac_equal(PG_FUNCTION_ARGS)
 	if (VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(hla_ct_equal(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)));
+}
+
+/*
+ * Does an ALTER TABLE (a command of pg_event_trigger_ddl_commands(), in an event trigger)
+ * change a column's type? Such a change rewrites every row (USING can give any value)
+ * without firing a trigger: the audit guard refuses it on audited tables.
+ */
+PG_FUNCTION_INFO_V1(hlauth_ddl_alters_column_type);
+Datum
+hlauth_ddl_alters_column_type(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	if (cmd == NULL || cmd->type != SCT_AlterTable)
+		PG_RETURN_BOOL(false);
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+
+		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
+			((AlterTableCmd *) sub->parsetree)->subtype == AT_AlterColumnType)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
 }

@@ -128,6 +128,10 @@ GRANT SELECT ON hlauth.audited_tables TO hlauth_admin;
 CREATE FUNCTION hlauth_internal.audit_row() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'hlauth_audit_row' LANGUAGE C;
 REVOKE ALL ON FUNCTION hlauth_internal.audit_row() FROM PUBLIC;
+-- A table owner creating or attaching a partition of an audited table clones this trigger,
+-- which PostgreSQL allows only with EXECUTE on its function. It writes nothing for a table
+-- that hlauth.audit() did not register (src/audit.c), so attaching it by hand gains nothing.
+GRANT EXECUTE ON FUNCTION hlauth_internal.audit_row() TO PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.audit_row() IS 'Trigger (AFTER ROW): records the change for hlauth.audit_log; arguments: tenant column (or empty), excluded columns';
 
 CREATE FUNCTION hlauth_internal.audit_statement() RETURNS trigger
@@ -392,6 +396,12 @@ REVOKE ALL ON FUNCTION hlauth.unaudit(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hlauth.unaudit(regclass) TO hlauth_admin;
 COMMENT ON FUNCTION hlauth.unaudit(regclass) IS 'Stops auditing a table (its records stay); recorded as a security event (hlauth_admin)';
 
+-- Does an ALTER TABLE command (from pg_event_trigger_ddl_commands()) change a column's type?
+CREATE FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_ddl_alters_column_type' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) IS 'Event trigger helper: does this ALTER TABLE change a column''s type (a rewrite of every row, unrecorded)?';
+
 -- The DDL guard of the audit. Nobody, a superuser included, drops, disables, renames or
 -- replaces an audited table's triggers but through unaudit(), renames or drops an excluded
 -- column, or drops the primary key. After every DDL command (ddl_command_end): no trigger
@@ -404,6 +414,21 @@ CREATE FUNCTION hlauth_internal.guard_audit() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
+	-- ALTER COLUMN ... TYPE rewrites every row of the table (USING can give any value,
+	-- a narrower type rounds) and fires no trigger: a change nobody would see in the log.
+	IF TG_TAG = 'ALTER TABLE' THEN
+		FOR r IN SELECT a.relid
+				   FROM pg_catalog.pg_event_trigger_ddl_commands() c
+				   JOIN hlauth_internal.audited_tables a
+					 ON c.objid IN (SELECT x.x::oid FROM hlauth_internal.audit_tree(a.relid) x)
+				  WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table'
+					AND hlauth_internal.ddl_alters_column_type(c.command) LOOP
+			RAISE EXCEPTION 'permission denied: a column type of audited table % cannot be changed', r.relid
+				USING ERRCODE = '42501',
+					  DETAIL = 'ALTER COLUMN ... TYPE rewrites every row without a trigger: the changed values would not be recorded.',
+					  HINT = 'An hlauth_admin can run hlauth.unaudit(), make the change, then hlauth.audit() again; both are recorded as security events.';
+		END LOOP;
+	END IF;
 	FOR r IN SELECT a.relid, a.exclude_columns, a.tenant_column,
 					EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.relid) AS present
 			   FROM hlauth_internal.audited_tables a LOOP
@@ -447,7 +472,7 @@ BEGIN
 		-- has its own audit trigger. pg_restore creates that one (and the partitions' own
 		-- statement triggers) only after every ALTER TABLE of the primary keys, and runs
 		-- nothing but CREATE TRIGGER in between, so it never finds them made.
-		IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE')
+		IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE SCHEMA')
 		   AND r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p')
 		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
 						WHERE tg.tgrelid = r.relid AND tg.tgname = 'hlauth_audit' AND tg.tgparentid = 0) THEN
