@@ -85,7 +85,7 @@ CREATE TABLE hlauth.audit_seals (
 COMMENT ON TABLE hlauth.audit_seals IS 'Signed checkpoints over the audit records: per partition, the count and a SHA-256 chain of the records'' hashes; each seal signs the previous one''s MAC';
 COMMENT ON COLUMN hlauth.audit_seals.started_at IS 'clock time just before the seal''s snapshot was taken';
 COMMENT ON COLUMN hlauth.audit_seals.xid_from IS 'the seal covers records of transactions with xid_from <= xid < xid_to';
-COMMENT ON COLUMN hlauth.audit_seals.snapshot_xmax IS 'the first transaction id not yet assigned when the seal was taken';
+COMMENT ON COLUMN hlauth.audit_seals.snapshot_xmax IS 'above every transaction id assigned before the seal started (the sealing transaction''s own id, or its snapshot''s xmax if higher)';
 COMMENT ON COLUMN hlauth.audit_seals.parts IS 'per partition: {"partition", "rows", "digest"} (digest: hex SHA-256 chain in (xid, seq) order)';
 COMMENT ON COLUMN hlauth.audit_seals.mac IS 'HMAC-SHA256 of the seal (and of prev_mac) with the audit-seal key derived from the server secret';
 SELECT pg_catalog.pg_extension_config_dump('hlauth.audit_seals', '');
@@ -557,7 +557,12 @@ BEGIN
 	snap := pg_catalog.pg_current_snapshot();
 	s.xid_from := coalesce(prev.xid_to, 0);
 	s.xid_to := pg_catalog.pg_snapshot_xmin(snap)::text::bigint;
-	s.snapshot_xmax := pg_catalog.pg_snapshot_xmax(snap)::text::bigint;
+	-- Retention's bound: every transaction that had an xid when this seal started has a
+	-- smaller one than this. The snapshot's xmax is not that bound: it is one past the
+	-- latest *completed* xid, and a transaction still running with a newer xid is not below
+	-- it. This transaction's own xid, assigned now, is.
+	s.snapshot_xmax := GREATEST(pg_catalog.pg_snapshot_xmax(snap)::text::bigint,
+								pg_catalog.pg_current_xact_id()::text::bigint);
 	IF s.xid_to < s.xid_from THEN
 		s.xid_to := s.xid_from;
 	END IF;
