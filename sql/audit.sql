@@ -568,6 +568,11 @@ SELECT au_try($$ALTER TABLE au_owned ALTER COLUMN val TYPE text USING 'FORGED'$$
 SELECT count(*) FILTER (WHERE val = 'FORGED') AS forged, count(*) FILTER (WHERE account_id = au('A')) AS still_tenant_a,
        format_type(a.atttypid, a.atttypmod) AS extra_type
   FROM au_owned, pg_attribute a WHERE a.attrelid = 'au_owned'::regclass AND a.attname = 'extra' GROUP BY a.atttypid, a.atttypmod;
+-- No inheritance child (its rows, changed through the parent, would not be recorded)
+SELECT au_try('CREATE TABLE au_owned_child () INHERITS (au_owned)') AS inherits_child;
+CREATE TABLE au_owned_child2 (id int NOT NULL, account_id uuid, pin text, val text, extra int);
+SELECT au_try('ALTER TABLE au_owned_child2 INHERIT au_owned') AS inherit_later;
+DROP TABLE au_owned_child2;
 -- An excluded column made part of the primary key: writes fail closed (the key is in every
 -- record), and the value is never recorded
 -- (the key changed as the superuser here: the owner lacks CREATE on schema public)

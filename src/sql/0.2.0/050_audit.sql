@@ -467,6 +467,15 @@ BEGIN
 					  DETAIL = 'An excluded column''s values would be recorded under its new name; without its tenant column, no write to the table could be recorded.',
 					  HINT = 'Run hlauth.unaudit(), make the change, then hlauth.audit() with the new columns.';
 		END IF;
+		-- No inheritance children (partitions are audited with their parent; a child table's
+		-- rows are read and changed through the parent without any audit trigger of theirs).
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+					WHERE i.inhparent = r.relid AND NOT c.relispartition) THEN
+			RAISE EXCEPTION 'audited table % cannot have inheritance children', r.relid
+				USING ERRCODE = '42501',
+					  DETAIL = 'Rows of a child table are read and changed through the parent, and no audit trigger of the child records them.',
+					  HINT = 'Use partitioning (partitions are audited with their table), or have an hlauth_admin run hlauth.unaudit() first.';
+		END IF;
 		-- A partition made or attached since (CREATE TABLE ... PARTITION OF, ALTER TABLE
 		-- ... ATTACH PARTITION) gets the statement trigger too, once the partitioned table
 		-- has its own audit trigger. pg_restore creates that one (and the partitions' own
