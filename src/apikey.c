@@ -84,6 +84,22 @@ typedef struct HlApiKey
 /* hlauth.api_key_prefix: the environment this database issues and accepts keys for. */
 static char *api_key_prefix = NULL;
 
+/*
+ * The prefix, once hlauth's settings are defined. They are not while the library is loaded
+ * for the first time inside a parallel operation (src/hlauth.c): fail closed until then.
+ */
+static const char *
+key_prefix(void)
+{
+	HlEnsureGucs();
+	if (api_key_prefix == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hlauth's settings are not loaded yet in this parallel operation"),
+				 errhint("Run the statement again.")));
+	return api_key_prefix;
+}
+
 /* ---- hashing ---- */
 
 /* Per-version keyed HMAC of the pepper, built on first use. */
@@ -402,7 +418,7 @@ hlauth_generate_api_key(PG_FUNCTION_ARGS)
 
 	random_base62(id, sizeof(id));
 	random_base62(secret, sizeof(secret));
-	len = hla_apikey_compose(api_key_prefix, strlen(api_key_prefix), id, secret, out, sizeof(out));
+	len = hla_apikey_compose(key_prefix(), strlen(key_prefix()), id, secret, out, sizeof(out));
 	hla_cleanse(secret, sizeof(secret));
 	if (len < 0)
 		elog(ERROR, "hlauth: could not compose an API key");
@@ -909,8 +925,8 @@ authenticate_key(FunctionCallInfo fcinfo)
 	/* Garbage, typos and other environments' keys never reach a table. */
 	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK)
 		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
-	if (k.prefix_len != strlen(api_key_prefix) ||
-		memcmp(k.prefix, api_key_prefix, k.prefix_len) != 0)
+	if (k.prefix_len != strlen(key_prefix()) ||
+		memcmp(k.prefix, key_prefix(), k.prefix_len) != 0)
 		authentication_failed(HL_AUTHFAIL_WRONG_PREFIX, NULL);
 
 	e = key_lookup(k.id);
@@ -971,7 +987,7 @@ check_api_key_prefix(char **newval, void **extra, GucSource source)
 }
 
 void
-HlApiKeyInit(void)
+HlApiKeyDefineGucs(void)
 {
 	DefineCustomStringVariable("hlauth.api_key_prefix",
 							   "The prefix of the API keys this database issues and accepts.",
@@ -983,6 +999,11 @@ HlApiKeyInit(void)
 							   check_api_key_prefix,
 							   NULL,
 							   NULL);
+}
+
+void
+HlApiKeyInit(void)
+{
 	CacheRegisterRelcacheCallback(api_keys_relcache_callback, (Datum) 0);
 	RegisterXactCallback(key_touch_xact_callback, NULL);
 }

@@ -104,6 +104,11 @@ flush_at_exit(int code, Datum arg)
 void
 HlAuthFailInit(void)
 {
+}
+
+void
+HlAuthFailDefineGucs(void)
+{
 	DefineCustomIntVariable("hlauth.auth_failure_event_interval",
 							"Seconds between two failed-authentication events of one key (or of unknown keys).",
 							"Failures in between are counted into the next event.",

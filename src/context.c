@@ -396,6 +396,7 @@ context_publish(void)
 static void
 hlauth_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	HlEnsureGucs();				/* (a first load in a parallel operation deferred them) */
 	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
 		!IsInParallelMode())
 		context_publish();
@@ -508,6 +509,8 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		role_change = false;
 
+	HlEnsureGucs();				/* (a first load in a parallel operation deferred them) */
+
 	if (IsA(parsetree, VariableSetStmt))
 	{
 		VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
@@ -545,7 +548,7 @@ role_checks_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 void
-HlContextInit(void)
+HlContextDefineGucs(void)
 {
 	DefineCustomStringVariable(HL_CONTEXT_GUC,
 							   "The current principal context, as published to parallel workers (set only by hlauth).",
@@ -559,7 +562,11 @@ HlContextInit(void)
 							   context_check_hook,
 							   context_assign_hook,
 							   NULL);
+}
 
+void
+HlContextInit(void)
+{
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = hlauth_ProcessUtility;
 	prev_ExecutorStart = ExecutorStart_hook;

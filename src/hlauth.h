@@ -79,6 +79,8 @@ extern void HlTenantsUseEntry(void *entry, uint64 build);
 /* ---- context.c: the principal context ---- */
 
 extern void HlContextInit(void);
+extern void HlContextDefineGucs(void);
+extern void HlEnsureGucs(void);
 extern bool HlContextIsSet(void);
 extern bool HlContextGrantsScope(const char *scope, size_t len);
 
@@ -119,6 +121,7 @@ typedef enum HlAuthFailReason
 } HlAuthFailReason;
 
 extern void HlAuthFailInit(void);
+extern void HlAuthFailDefineGucs(void);
 
 /*
  * Note a failed authentication (before raising 28000): a rate-limited security event
@@ -146,6 +149,7 @@ extern bool HlSessionRoleIsAdmin(void);
 #define HL_PURPOSE_SIGNING_KEYS		"signing-key-encryption"
 
 extern void HlSecretInit(void);
+extern void HlSecretDefineGucs(void);
 
 /*
  * Derive the purpose key of master key `version` into out (0 = the newest version) and
@@ -213,6 +217,7 @@ extern HlPrincipalAtResult HlPrincipalAt(const pg_uuid_t *principal, const pg_uu
 /* ---- apikey.c: the hlauth.apikey type, issuing and verifying API keys ---- */
 
 extern void HlApiKeyInit(void);
+extern void HlApiKeyDefineGucs(void);
 
 /*
  * The attributes (a jsonb object) of the API key with this id, from the key cache; NULL when

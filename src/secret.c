@@ -716,6 +716,11 @@ secret_assign_hook(const char *newval, void *extra)
 void
 HlSecretInit(void)
 {
+}
+
+void
+HlSecretDefineGucs(void)
+{
 	/*
 	 * hlauth.secret_file: the file holding the master keys, outside the data directory.
 	 * Superuser-only (PGC_SUSET, GUC_SUPERUSER_ONLY): other roles can neither set nor read
@@ -754,6 +759,7 @@ HlSecretPurposeKey(const char *purpose, int version, unsigned char out[HL_KEY_LE
 	HlDerivedKey *d;
 
 	check_purpose(purpose);
+	HlEnsureGucs();
 	if (secret_stale || secret_cache == NULL)
 	{
 		secret_reload();
