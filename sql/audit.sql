@@ -757,6 +757,32 @@ SELECT type, payload ->> 'partition' AS partition FROM hlauth.security_events WH
 -- the seals still verify (their other partitions); a dropped partition is not made again
 SELECT * FROM au_v;
 SELECT * FROM hlauth.audit_drop_sealed_partitions(now() - interval '1 day');
+SELECT key_version IS NOT NULL AND length(mac) = 32 AS retention_signed_its_line
+  FROM hlauth.audit_dropped_partitions WHERE partition = 'audit_log_p20000101';
+-- A sealed partition dropped by hand, with a line added to hlauth.audit_dropped_partitions
+-- by someone without the server secret (unsigned, or signed with a made-up MAC):
+-- audit_verify() reports the missing records. Only retention's signed line lets it skip a
+-- sealed partition's digest.
+CREATE TABLE hlauth.audit_log_p20000102 PARTITION OF hlauth.audit_log
+	FOR VALUES FROM ('2000-01-02 00:00:00+00') TO ('2000-01-03 00:00:00+00');
+REVOKE ALL ON hlauth.audit_log_p20000102 FROM PUBLIC;
+BEGIN;
+INSERT INTO hlauth.audit_log (logged_at, xid, seq, table_name, op, pk, db_user, db_role, new, row_hash)
+VALUES ('2000-01-02 12:00:00+00', pg_current_xact_id()::text::bigint, 1, 'public.au_old2', 'INSERT', '{"id": 1}',
+        'postgres', 'postgres', '{"id": 1}', '\x00');
+UPDATE hlauth.audit_log l SET row_hash = hlauth_internal.audit_row_hash(l) WHERE table_name = 'public.au_old2';
+COMMIT;
+SELECT parts @> '[{"partition": "audit_log_p20000102", "rows": 1}]' AS second_old_part_sealed FROM hlauth.audit_seal();
+BEGIN;
+DROP TABLE hlauth.audit_log_p20000102;
+INSERT INTO hlauth.audit_dropped_partitions (partition, range_end, dropped_by)
+VALUES ('audit_log_p20000102', '2000-01-03 00:00:00+00', 'forger');
+SELECT ok AS verify_ok_unsigned_line FROM hlauth.audit_verify();
+UPDATE hlauth.audit_dropped_partitions SET key_version = 1, mac = sha256('made up')
+ WHERE partition = 'audit_log_p20000102';
+SELECT ok AS verify_ok_made_up_mac FROM hlauth.audit_verify();
+ROLLBACK;
+SELECT ok AS verify_ok_untouched FROM hlauth.audit_verify();
 
 -- ---------------------------------------------------------------------------
 -- A cast to json that writes to an audited table runs while a record is being built: the

@@ -99,8 +99,11 @@ CREATE TABLE hlauth.audit_dropped_partitions (
 	partition text PRIMARY KEY,
 	range_end timestamptz NOT NULL,
 	dropped_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-	dropped_by text NOT NULL
+	dropped_by text NOT NULL,
+	key_version integer,
+	mac bytea
 );
+COMMENT ON COLUMN hlauth.audit_dropped_partitions.mac IS 'HMAC-SHA256 of the partition and its range end with the audit-seal key: audit_verify() skips a sealed partition''s digest only for a line retention signed';
 COMMENT ON TABLE hlauth.audit_dropped_partitions IS 'Audit partitions dropped by retention after they were sealed';
 SELECT pg_catalog.pg_extension_config_dump('hlauth.audit_dropped_partitions', '');
 REVOKE ALL ON hlauth.audit_dropped_partitions FROM PUBLIC;
@@ -160,6 +163,16 @@ CREATE FUNCTION hlauth_internal.audit_key_version() RETURNS integer
 	AS 'MODULE_PATHNAME', 'hlauth_audit_key_version' LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION hlauth_internal.audit_key_version() FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.audit_key_version() IS 'The newest master key version of the server secret (for new seals)';
+
+-- What retention signs for a partition it dropped (the range end in microseconds since
+-- 1970, so no time zone setting changes the text).
+CREATE FUNCTION hlauth_internal.audit_dropped_message(part text, range_end timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+	SELECT 'hlauth audit dropped partition v1|' || part || '|'
+		   || (EXTRACT(EPOCH FROM range_end) * 1000000)::bigint::text
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.audit_dropped_message(text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.audit_dropped_message(text, timestamptz) IS 'The message retention signs for a dropped audit partition (internal)';
 
 CREATE FUNCTION hlauth_internal.audit_mac(message text, key_version integer) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hlauth_audit_mac' LANGUAGE C VOLATILE STRICT;
@@ -658,7 +671,11 @@ BEGIN
 			 ORDER BY 1
 		LOOP
 			part := p.part;
-			IF p.got_rows IS NULL AND EXISTS (SELECT 1 FROM hlauth.audit_dropped_partitions d WHERE d.partition = p.part)
+			IF p.got_rows IS NULL
+			   AND EXISTS (SELECT 1 FROM hlauth.audit_dropped_partitions d
+							WHERE d.partition = p.part AND d.mac IS NOT NULL
+							  AND hlauth_internal.audit_mac_equal(d.mac, hlauth_internal.audit_mac(
+									hlauth_internal.audit_dropped_message(d.partition, d.range_end), d.key_version)))
 			   AND pg_catalog.to_regclass('hlauth.' || pg_catalog.quote_ident(p.part)) IS NULL THEN
 				CONTINUE;	-- dropped by retention after it was sealed
 			END IF;
@@ -705,6 +722,7 @@ CREATE FUNCTION hlauth.audit_drop_sealed_partitions(older_than timestamptz)
 DECLARE
 	r record;
 	covered bigint;
+	v integer;
 BEGIN
 	PERFORM hlauth_internal.require_admin('drop audit partitions');
 	IF older_than IS NULL OR older_than > pg_catalog.now() THEN
@@ -731,8 +749,12 @@ BEGIN
 			CONTINUE;
 		END IF;
 		EXECUTE pg_catalog.format('DROP TABLE hlauth.%I', r.part);
-		INSERT INTO hlauth.audit_dropped_partitions (partition, range_end, dropped_by)
-		VALUES (r.part, r.range_end, hlauth_internal.session_role());
+		-- Signed: a superuser who drops a sealed partition by hand and adds a line here,
+		-- without the server secret, does not make audit_verify() skip its digest.
+		v := hlauth_internal.audit_key_version();
+		INSERT INTO hlauth.audit_dropped_partitions (partition, range_end, dropped_by, key_version, mac)
+		VALUES (r.part, r.range_end, hlauth_internal.session_role(), v,
+				hlauth_internal.audit_mac(hlauth_internal.audit_dropped_message(r.part, r.range_end), v));
 		PERFORM hlauth_internal.emit_event('audit.partition_dropped', NULL,
 			pg_catalog.jsonb_build_object('partition', r.part, 'range_end', r.range_end));
 		RETURN NEXT r.part;
