@@ -418,6 +418,15 @@ CREATE SCHEMA au_s CREATE TABLE au_p2_9 PARTITION OF public.au_p2 FOR VALUES IN 
 INSERT INTO au_s.au_p2_9 VALUES (1, 9, 'nine');
 TRUNCATE au_s.au_p2_9;
 SELECT table_name, op, pk FROM hlauth.audit_log WHERE table_name = 'public.au_p2' AND op IN ('TRUNCATE') ORDER BY xid, seq;
+-- Detaching a partition of an audited table is recorded as a security event (a detached
+-- partition is no longer audited)
+SELECT count(*) AS ev FROM hlauth.security_events \gset
+SET ROLE regress_audit_parted_owner;
+ALTER TABLE au_p2 DETACH PARTITION au_po.au_p2_2;
+RESET ROLE;
+SELECT type, payload ->> 'table' AS tbl, payload ->> 'partition' AS part, payload ->> 'by' AS by
+  FROM hlauth.security_events ORDER BY id OFFSET :ev;
+DROP TABLE au_po.au_p2_2;
 -- Written straight into a partition: recorded all the same, under the parent's name
 SELECT au_count('public.au_parted') AS m \gset
 INSERT INTO au_parted_1 VALUES (10, 1, au('A'), 'direct');

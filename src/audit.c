@@ -1725,3 +1725,41 @@ hlauth_ddl_alters_column_type(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_BOOL(false);
 }
+
+/*
+ * The partitions an ALTER TABLE (a command of pg_event_trigger_ddl_commands()) detaches, as
+ * written: the audit guard records a security event for each one detached from an audited
+ * table (a detached partition is no longer audited).
+ */
+PG_FUNCTION_INFO_V1(hlauth_ddl_detached_partitions);
+Datum
+hlauth_ddl_detached_partitions(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ArrayBuildState *astate = NULL;
+	ListCell   *lc;
+
+	if (cmd == NULL || cmd->type != SCT_AlterTable)
+		PG_RETURN_NULL();
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+		AlterTableCmd *at;
+		PartitionCmd *pc;
+
+		if (sub->parsetree == NULL || !IsA(sub->parsetree, AlterTableCmd))
+			continue;
+		at = (AlterTableCmd *) sub->parsetree;
+		if ((at->subtype != AT_DetachPartition && at->subtype != AT_DetachPartitionFinalize) ||
+			at->def == NULL || !IsA(at->def, PartitionCmd))
+			continue;
+		pc = (PartitionCmd *) at->def;
+		astate = accumArrayResult(astate,
+								  CStringGetTextDatum(quote_qualified_identifier(pc->name->schemaname,
+																				 pc->name->relname)),
+								  false, TEXTOID, CurrentMemoryContext);
+	}
+	if (astate == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(makeArrayResult(astate, CurrentMemoryContext));
+}

@@ -414,6 +414,10 @@ CREATE FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) RETURNS b
 	AS 'MODULE_PATHNAME', 'hlauth_ddl_alters_column_type' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) IS 'Event trigger helper: does this ALTER TABLE change a column''s type (a rewrite of every row, unrecorded)?';
+CREATE FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'hlauth_ddl_detached_partitions' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) IS 'Event trigger helper: the partitions this ALTER TABLE detaches, as written (NULL for none)';
 
 -- The DDL guard of the audit. Nobody, a superuser included, drops, disables, renames or
 -- replaces an audited table's triggers but through unaudit(), renames or drops an excluded
@@ -440,6 +444,17 @@ BEGIN
 				USING ERRCODE = '42501',
 					  DETAIL = 'ALTER COLUMN ... TYPE rewrites every row without a trigger: the changed values would not be recorded.',
 					  HINT = 'An hlauth_admin can run hlauth.unaudit(), make the change, then hlauth.audit() again; both are recorded as security events.';
+		END LOOP;
+		-- A partition detached from an audited table is no longer audited: not quietly.
+		FOR r IN SELECT a.relid, d.part
+				   FROM pg_catalog.pg_event_trigger_ddl_commands() c
+				   JOIN hlauth_internal.audited_tables a
+					 ON c.objid IN (SELECT x.x::oid FROM hlauth_internal.audit_tree(a.relid) x)
+				  CROSS JOIN LATERAL pg_catalog.unnest(hlauth_internal.ddl_detached_partitions(c.command)) d(part)
+				  WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table' LOOP
+			PERFORM hlauth_internal.emit_event('audit.partition_detached', NULL,
+				pg_catalog.jsonb_build_object('table', r.relid::text, 'partition', r.part,
+											  'by', hlauth_internal.session_role()));
 		END LOOP;
 	END IF;
 	FOR r IN SELECT a.relid, a.exclude_columns, a.tenant_column,
