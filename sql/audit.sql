@@ -427,6 +427,13 @@ RESET ROLE;
 SELECT type, payload ->> 'table' AS tbl, payload ->> 'partition' AS part, payload ->> 'by' AS by
   FROM hlauth.security_events ORDER BY id OFFSET :ev;
 DROP TABLE au_po.au_p2_2;
+-- Dropping a partition of an audited table directly removes its rows without records: it is
+-- recorded as a security event
+SELECT count(*) AS ev FROM hlauth.security_events \gset
+SET ROLE regress_audit_parted_owner;
+DROP TABLE au_po.au_p2_1;
+RESET ROLE;
+SELECT type, payload ->> 'table' AS tbl, payload ->> 'by' AS by FROM hlauth.security_events ORDER BY id OFFSET :ev;
 -- Written straight into a partition: recorded all the same, under the parent's name
 SELECT au_count('public.au_parted') AS m \gset
 INSERT INTO au_parted_1 VALUES (10, 1, au('A'), 'direct');

@@ -530,6 +530,18 @@ CREATE FUNCTION hlauth_internal.guard_audit_drop() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
+	-- A table dropped with hlauth's row trigger on it that audit() did not register itself: a
+	-- partition of an audited table. Its rows go without DELETE records: not quietly.
+	FOR r IN SELECT t.object_identity AS tbl
+			   FROM pg_catalog.pg_event_trigger_dropped_objects() t
+			  WHERE t.object_type = 'table'
+				AND NOT EXISTS (SELECT 1 FROM hlauth_internal.audited_tables a WHERE a.relid::oid = t.objid)
+				AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() g
+							 WHERE g.object_type = 'trigger'
+							   AND g.object_identity = 'hlauth_audit on ' || t.object_identity) LOOP
+		PERFORM hlauth_internal.emit_event('audit.partition_table_dropped', NULL,
+			pg_catalog.jsonb_build_object('table', r.tbl, 'by', hlauth_internal.session_role()));
+	END LOOP;
 	FOR r IN SELECT a.relid, d.object_type, d.object_identity, t.relid AS rel
 			   FROM pg_catalog.pg_event_trigger_dropped_objects() d
 			   CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
