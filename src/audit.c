@@ -31,9 +31,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "access/genam.h"
-#include "catalog/indexing.h"
 #include "catalog/partition.h"
-#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -382,32 +380,61 @@ jsonb_key_cmp(const char *a, const char *b)
 	return memcmp(a, b, la);
 }
 
-/*
- * Was the table audited through hlauth.audit() (registered in
- * hlauth_internal.audited_tables)? Read directly: the registry is not readable by the
- * roles whose writes fire the trigger. Anyone may attach a trigger to a table of their own
- * with hlauth_internal.audit_row() (table owners need EXECUTE on it to create partitions of
- * an audited table, which clones the trigger), so the trigger writes nothing for a table
- * not registered.
- */
+/* Is relid in the registry (hlauth_internal.audited_tables, opened by the caller)? */
 static bool
-audit_registered(Oid relid)
+audit_registered(Relation reg, AttrNumber relid_col, Oid relid)
 {
-	Oid			regid = get_relname_relid("audited_tables", get_namespace_oid("hlauth_internal", false));
-	Relation	reg;
 	ScanKeyData key;
 	SysScanDesc scan;
 	bool		found;
 
-	if (!OidIsValid(regid))
-		return false;
-	reg = table_open(regid, AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&key, relid_col, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(reg, InvalidOid, false, NULL, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
-	table_close(reg, AccessShareLock);
 	return found;
+}
+
+/*
+ * The table hlauth.audit() was given for this one: itself, or the nearest partition
+ * ancestor that is registered (a partition's triggers are its audited parent's). Not simply
+ * the topmost ancestor: a table audited on its own, then attached to a partitioned table
+ * that is not audited, keeps its own name. InvalidOid when none is: anyone may attach a
+ * trigger with hlauth_internal.audit_row() to a table of their own (table owners need
+ * EXECUTE on it to create partitions of an audited table, which clones the trigger), and
+ * such a trigger must record nothing. The registry is read directly: the roles whose writes
+ * fire the trigger cannot read it.
+ */
+static Oid
+audit_root(Relation rel)
+{
+	Oid			regid = get_relname_relid("audited_tables", get_namespace_oid("hlauth_internal", false));
+	Oid			relid = RelationGetRelid(rel);
+	Oid			root = InvalidOid;
+	Relation	reg;
+	AttrNumber	col;
+
+	if (!OidIsValid(regid))
+		return InvalidOid;
+	col = HlTableColumn(regid, "audited_tables", "relid", REGCLASSOID);
+	reg = table_open(regid, AccessShareLock);
+	if (audit_registered(reg, col, relid))
+		root = relid;
+	else if (rel->rd_rel->relispartition)
+	{
+		ListCell   *lc;
+
+		foreach(lc, get_partition_ancestors(relid))
+		{
+			if (audit_registered(reg, col, lfirst_oid(lc)))
+			{
+				root = lfirst_oid(lc);
+				break;
+			}
+		}
+	}
+	table_close(reg, AccessShareLock);
+	return root;
 }
 
 static void
@@ -427,29 +454,7 @@ audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 	old = MemoryContextSwitchTo(t->cxt);
 
 	t->relid = RelationGetRelid(rel);
-
-	/*
-	 * The table hlauth.audit() was given: this one, or the nearest partition ancestor that
-	 * was (a partition's triggers are its audited parent's). Not simply the topmost
-	 * ancestor: a table audited on its own, then attached to a partitioned table that is
-	 * not audited, keeps its own name.
-	 */
-	root = InvalidOid;
-	if (audit_registered(t->relid))
-		root = t->relid;
-	else if (rel->rd_rel->relispartition)
-	{
-		ListCell   *lc;
-
-		foreach(lc, get_partition_ancestors(t->relid))
-		{
-			if (audit_registered(lfirst_oid(lc)))
-			{
-				root = lfirst_oid(lc);
-				break;
-			}
-		}
-	}
+	root = audit_root(rel);
 	if (!OidIsValid(root))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -431,30 +431,26 @@ CREATE FUNCTION hlauth_internal.guard_audit() RETURNS event_trigger
 DECLARE
 	r record;
 BEGIN
-	-- ALTER COLUMN ... TYPE rewrites every row of the table (USING can give any value,
-	-- a narrower type rounds) and fires no trigger: a change nobody would see in the log.
+	-- ALTER TABLE of an audited table or of a partition of it, one command at a time.
 	IF TG_TAG = 'ALTER TABLE' THEN
-		FOR r IN SELECT a.relid
+		FOR r IN SELECT a.relid, c.command
 				   FROM pg_catalog.pg_event_trigger_ddl_commands() c
 				   JOIN hlauth_internal.audited_tables a
 					 ON c.objid IN (SELECT x.x::oid FROM hlauth_internal.audit_tree(a.relid) x)
-				  WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table'
-					AND hlauth_internal.ddl_alters_column_type(c.command) LOOP
-			RAISE EXCEPTION 'permission denied: a column type of audited table % cannot be changed', r.relid
-				USING ERRCODE = '42501',
-					  DETAIL = 'ALTER COLUMN ... TYPE rewrites every row without a trigger: the changed values would not be recorded.',
-					  HINT = 'An hlauth_admin can run hlauth.unaudit(), make the change, then hlauth.audit() again; both are recorded as security events.';
-		END LOOP;
-		-- A partition detached from an audited table is no longer audited: not quietly.
-		FOR r IN SELECT a.relid, d.part
-				   FROM pg_catalog.pg_event_trigger_ddl_commands() c
-				   JOIN hlauth_internal.audited_tables a
-					 ON c.objid IN (SELECT x.x::oid FROM hlauth_internal.audit_tree(a.relid) x)
-				  CROSS JOIN LATERAL pg_catalog.unnest(hlauth_internal.ddl_detached_partitions(c.command)) d(part)
 				  WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table' LOOP
+			-- ALTER COLUMN ... TYPE rewrites every row (USING can give any value, a narrower
+			-- type rounds) and fires no trigger: a change nobody would see in the log.
+			IF hlauth_internal.ddl_alters_column_type(r.command) THEN
+				RAISE EXCEPTION 'permission denied: a column type of audited table % cannot be changed', r.relid
+					USING ERRCODE = '42501',
+						  DETAIL = 'ALTER COLUMN ... TYPE rewrites every row without a trigger: the changed values would not be recorded.',
+						  HINT = 'An hlauth_admin can run hlauth.unaudit(), make the change, then hlauth.audit() again; both are recorded as security events.';
+			END IF;
+			-- A partition detached from an audited table is no longer audited: not quietly.
 			PERFORM hlauth_internal.emit_event('audit.partition_detached', NULL,
-				pg_catalog.jsonb_build_object('table', r.relid::text, 'partition', r.part,
-											  'by', hlauth_internal.session_role()));
+				pg_catalog.jsonb_build_object('table', r.relid::text, 'partition', d.part,
+											  'by', hlauth_internal.session_role()))
+			   FROM pg_catalog.unnest(hlauth_internal.ddl_detached_partitions(r.command)) d(part);
 		END LOOP;
 	END IF;
 	FOR r IN SELECT a.relid, a.exclude_columns, a.tenant_column,
