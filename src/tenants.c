@@ -101,9 +101,11 @@ tenants_relcache_callback(Datum arg, Oid relid)
 	/*
 	 * Never free memory here: a scan may be in progress. Mark the cache stale, and forget
 	 * the table's OIDs too: the table may have been dropped and created again (DROP and
-	 * CREATE EXTENSION), and they are looked up again cheaply on next use.
+	 * CREATE EXTENSION), and they are looked up again cheaply on next use. While the OID
+	 * is not known (between an invalidation and the next open_tenants), any invalidation
+	 * counts: one that names the table must never be missed for want of its OID.
 	 */
-	if (relid == InvalidOid || relid == tenants_relid)
+	if (relid == InvalidOid || !OidIsValid(tenants_relid) || relid == tenants_relid)
 	{
 		tenant_inval_count++;
 		tenants_relid = InvalidOid;
@@ -166,6 +168,13 @@ open_tenants(void)
 	if (!OidIsValid(tenants_relid))
 		lookup_relation_oids();
 	rel = table_open(tenants_relid, AccessShareLock);
+
+	/*
+	 * table_open processed pending invalidations, which may have forgotten the OID (and
+	 * counted the change): learn it again from the open relation, so that the next
+	 * invalidation of the table is recognised (the cache below is rebuilt if one came).
+	 */
+	tenants_relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	if (desc->natts < Anum_tenants_status ||
 		TupleDescAttr(desc, Anum_tenants_id - 1)->atttypid != UUIDOID ||
