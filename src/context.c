@@ -580,10 +580,29 @@ HlContextInit(void)
 
 /* ---- setting it ---- */
 
+/*
+ * No context is established inside a security-restricted operation: the code running there
+ * is the table owner's (an index expression, a materialized view's query), run on behalf of
+ * whoever maintains the table, and the context would outlive the operation in that
+ * session's transaction.
+ */
+void
+HlRefuseRestrictedOperation(void)
+{
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot establish an hlauth context during a security-restricted operation"),
+				 errdetail("ANALYZE, VACUUM, CREATE INDEX, REINDEX, CLUSTER and REFRESH MATERIALIZED VIEW run a table owner's functions in a sandbox."),
+				 errhint("Do not authenticate from index expressions or materialized view queries.")));
+}
+
 void
 HlRefuseBypassRoles(void)
 {
 	Oid			role = GetUserId();
+
+	HlRefuseRestrictedOperation();
 
 	if (OidIsValid(role) && role == bypass_checked_role)
 		return;
@@ -660,6 +679,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	principal = PG_GETARG_UUID_P(0);
 	tenant = PG_GETARG_UUID_P(1);
 	scopes = PG_GETARG_HLSCOPES_P(2);
+	HlRefuseRestrictedOperation();
 
 	/*
 	 * A change committed elsewhere since this transaction last looked (a revoked grant or
@@ -729,13 +749,17 @@ hlauth_clear(PG_FUNCTION_ARGS)
  * (SET ROLE, set_config('role', ...), a function's SET role clause, SET SESSION
  * AUTHORIZATION) hides it: it was established for the role that authenticated.
  * SECURITY DEFINER functions do not change the session role, so they still see it.
+ * A security-restricted operation (ANALYZE and autovacuum, CREATE INDEX, REINDEX, CLUSTER,
+ * REFRESH MATERIALIZED VIEW) runs the table owner's code in a sandbox without changing the
+ * session role: it sees no context, so that code cannot act as the session's principal and
+ * a materialized view is never filled with one principal's rows.
  */
 static inline const HlContext *
 current_context(void)
 {
 	const HlContext *ctx = CurrentContext;
 
-	if (ctx != NULL && ctx->role != GetOuterUserId())
+	if (ctx != NULL && (ctx->role != GetOuterUserId() || InSecurityRestrictedOperation()))
 		return NULL;
 	return ctx;
 }

@@ -97,6 +97,7 @@ extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tena
 							   const struct ArrayType *access);
 /* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
 extern void HlRefuseBypassRoles(void);
+extern void HlRefuseRestrictedOperation(void);
 /* The current context's principal, or NULL when none (for the other glue files). */
 extern const pg_uuid_t *HlContextPrincipal(void);
 extern const pg_uuid_t *HlContextTenant(void);

@@ -102,13 +102,19 @@ hlauth_is_admin(PG_FUNCTION_ARGS)
 /*
  * Is the session's role (the one SET ROLE chose, which SECURITY DEFINER functions do not
  * change) a superuser or a member of hlauth_admin? For SECURITY DEFINER functions that
- * must know who called them.
+ * must know who called them. Never inside a security-restricted operation: there the
+ * session role is whoever maintains a table (autovacuum's is the bootstrap superuser),
+ * while the code running is the table owner's (an index expression, a materialized view).
  */
 bool
 HlSessionRoleIsAdmin(void)
 {
-	Oid			admin = get_role_oid("hlauth_admin", true);
+	Oid			admin;
 	Oid			role = GetOuterUserId();
+
+	if (InSecurityRestrictedOperation())
+		return false;
+	admin = get_role_oid("hlauth_admin", true);
 
 	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
 }
