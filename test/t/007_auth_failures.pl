@@ -172,6 +172,33 @@ ok($during =~ /^\d+$/ && $during >= 1 && $during <= 8,
 is( wait_for("SELECT count(*) FROM hlauth.security_events WHERE type = 'auth.failed' AND payload->>'bucket' IN ($many_in)", '12'),
 	'12', '... and the other 4 when it ends');
 
+# 5c. Found by a red-team pass. Workers used to serialise on an advisory lock any role could
+# take: a role holding it stalled every worker (and with them the worker slots), and the
+# failures they carried were never recorded. And a decoy's failure on a key absorbed the
+# later failures of another role into the decoy's event, which named only the decoy.
+$node->safe_psql('hl', q{CREATE ROLE af_decoy LOGIN;
+	UPDATE hlauth.security_events SET claimed_at = now(), claimed_by = 'test' WHERE type = 'auth.failed'});
+sleep 2.2;
+my $blocker = $node->background_psql('hl', extra_params => [ '-U', 'af_decoy' ]);
+$blocker->query_safe(qq{SELECT pg_advisory_lock(hashtext('hlauth.auth_failed:$kid')), pg_advisory_lock(hashtext('hlauth.auth_failed:*'))});
+fail_as_app("SELECT hlauth.authenticate('$bad');");
+is(wait_for("SELECT count(*) || ':' || sum((payload->>'failures')::int) FROM hlauth.security_events WHERE type = 'auth.failed' AND $bucket AND claimed_at IS NULL", '1:1'),
+	'1:1', 'a role holding the advisory locks the workers once used does not hold up the event');
+$blocker->quit;
+$node->safe_psql('hl', q{UPDATE hlauth.security_events SET claimed_at = now(), claimed_by = 'test' WHERE type = 'auth.failed'});
+sleep 2.2;
+fail_as_app("SELECT hlauth.authenticate('$bad');");
+wait_for("SELECT count(*) FROM hlauth.security_events WHERE type = 'auth.failed' AND $bucket AND claimed_at IS NULL", '1');
+$node->psql('hl', "SELECT hlauth.authenticate('$bad');", on_error_stop => 0, extra_params => [ '-U', 'af_decoy' ]);
+fail_as_app("SELECT hlauth.authenticate('$bad');\nSELECT hlauth.authenticate('$bad');");
+is( wait_for(qq{SELECT string_agg(actor_role || '=' || f, ' ' ORDER BY actor_role)
+		     FROM (SELECT actor_role, sum((payload->>'failures')::int) AS f
+		             FROM hlauth.security_events WHERE type = 'auth.failed' AND $bucket AND claimed_at IS NULL
+		            GROUP BY actor_role) e},
+		'af_app=3 af_decoy=1'),
+	'af_app=3 af_decoy=1',
+	"another role's failure within the interval gets an event of its own: it never hides who else keeps failing");
+
 # 6. A good key still works, and writes no event.
 is( $node->safe_psql('hl', "SELECT hlauth.token_id() FROM (SELECT hlauth.authenticate('$key')) a", extra_params => [ '-U', 'af_app' ]),
 	$kid, 'the good key authenticates');

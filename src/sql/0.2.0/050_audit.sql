@@ -223,8 +223,9 @@ BEGIN
 	IF days_ahead IS NULL OR days_ahead < 0 OR days_ahead > 366 THEN
 		RAISE EXCEPTION 'days_ahead must be between 0 and 366' USING ERRCODE = '22023';
 	END IF;
-	-- One creator at a time (two would both find the partition missing).
-	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('hlauth.audit_create_partitions'));
+	-- One creator at a time (two would both find the partition missing), on a lock no app
+	-- role can take (an advisory lock anyone could hold, and stall this daily job).
+	LOCK TABLE hlauth.audit_dropped_partitions IN SHARE ROW EXCLUSIVE MODE;
 	FOR d IN SELECT g::date FROM pg_catalog.generate_series(
 				(pg_catalog.now() AT TIME ZONE 'UTC')::date,
 				(pg_catalog.now() AT TIME ZONE 'UTC')::date + days_ahead, interval '1 day') g LOOP

@@ -5,8 +5,11 @@
 -- ---------------------------------------------------------------------------
 
 -- Called by the worker (as the bootstrap superuser) with the counts of one backend's bucket:
--- adds them to the bucket's event of the current interval when no consumer claimed it yet,
--- else writes a new event and notifies.
+-- adds them to the event of the current interval of the same bucket, role and client when no
+-- consumer claimed it yet, else writes a new event and notifies. It never waits: no lock an
+-- app role can take (an advisory lock could be: any role could hold the workers up, and with
+-- them the events), and an event locked by a consumer or another worker is skipped (a
+-- second event of the interval is written instead).
 CREATE FUNCTION hlauth_internal.record_auth_failure(bucket text, reasons jsonb, first_at timestamptz,
 													role_oid oid, client text, interval_s integer)
 	RETURNS bigint
@@ -19,14 +22,15 @@ DECLARE
 	k record;
 	event_id bigint;
 BEGIN
-	-- One writer per bucket at a time (workers wait for each other, never an app backend).
-	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('hlauth.auth_failed:' || bucket));
+	-- Failures of another role or client are never merged into this one's event: a decoy's
+	-- failure must not hide who really keeps failing.
 	SELECT * INTO ev FROM hlauth.security_events e
 	 WHERE e.type = 'auth.failed' AND e.payload->>'bucket' = bucket
+	   AND e.actor_role = v_role AND e.payload->>'client' IS NOT DISTINCT FROM client
 	   AND e.claimed_at IS NULL AND e.acked_at IS NULL
 	   AND e.occurred_at > pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => interval_s)
 	 ORDER BY e.id DESC LIMIT 1
-	 FOR UPDATE;
+	 FOR UPDATE SKIP LOCKED;
 	IF FOUND THEN
 		UPDATE hlauth.security_events e
 		   SET payload = e.payload || pg_catalog.jsonb_build_object(
