@@ -467,6 +467,8 @@ typedef struct KeyEntry
 	pg_uuid_t	principal;
 	pg_uuid_t	tenant;
 	HlScopes   *scopes;
+	bool		delegated;		/* issued by another principal (created_by) */
+	pg_uuid_t	issuer;			/* that principal, when delegated */
 	Jsonb	   *attributes;		/* a jsonb object; NULL for none */
 	bool		revoked;
 	TimestampTz expires_at;		/* DT_NOEND when none */
@@ -527,7 +529,8 @@ static AttrNumber col_key_id,
 			col_revoked,
 			col_expires,
 			col_retire,
-			col_attributes;
+			col_attributes,
+			col_created_by;
 
 static void
 api_keys_layout(Oid relid)
@@ -544,6 +547,7 @@ api_keys_layout(Oid relid)
 	col_expires = HlTableColumn(relid, "api_keys", "expires_at", InvalidOid);
 	col_retire = HlTableColumn(relid, "api_keys", "retire_at", InvalidOid);
 	col_attributes = HlTableColumn(relid, "api_keys", "attributes", InvalidOid);
+	col_created_by = HlTableColumn(relid, "api_keys", "created_by", UUIDOID);
 }
 
 static TimestampTz
@@ -600,6 +604,10 @@ key_load(KeyEntry *e)
 		e->tenant = *DatumGetUUIDP(heap_getattr(tup, col_tenant, desc, &isnull));
 		e->scopes = (HlScopes *) palloc(VARSIZE(sc));
 		memcpy(e->scopes, sc, VARSIZE(sc));
+		a = heap_getattr(tup, col_created_by, desc, &isnull);
+		e->delegated = !isnull && memcmp(DatumGetUUIDP(a), &e->principal, sizeof(pg_uuid_t)) != 0;
+		if (e->delegated)
+			e->issuer = *DatumGetUUIDP(a);
 		(void) heap_getattr(tup, col_revoked, desc, &isnull);
 		e->revoked = !isnull;
 		e->expires_at = timestamp_or_noend(tup, desc, col_expires);
@@ -969,6 +977,14 @@ authenticate_key(FunctionCallInfo fcinfo)
 		case HL_AT_PRINCIPAL_SUSPENDED:
 			authentication_failed(HL_AUTHFAIL_PRINCIPAL_SUSPENDED, e->key_id);
 	}
+
+	/*
+	 * A key another principal issued never carries more than that issuer holds there now
+	 * either: a demoted (or suspended) issuer's keys lose what it lost, so nobody keeps
+	 * power through keys minted for others (or for made-up principals) before a demotion.
+	 */
+	if (e->delegated)
+		granted = HlScopesIntersect(granted, HlEffectiveScopes(&e->issuer, &e->tenant));
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access);
 	key_touch(e, now);
 }

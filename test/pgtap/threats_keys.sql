@@ -9,7 +9,8 @@
 --   2. rotate_api_key() let a principal holding only hlauth/keys.write mint a successor of a
 --      key with more scopes, and key management reached from an app up to its parent
 --      account's keys;
---   3. a key past its expiry authenticated in a transaction that began before the expiry.
+--   3. a key past its expiry authenticated in a transaction that began before the expiry;
+--   4. a key issued for another principal kept its scopes after its issuer was demoted.
 -- (A revocation committed while a transaction is open: test/isolation/specs/apikey_revoke.spec.)
 -- The context lives for one transaction, so this file runs many transactions in sequence.
 
@@ -75,7 +76,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(18);
+SELECT plan(22);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -163,6 +164,36 @@ SELECT throws_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name 
 ROLLBACK;
 SELECT throws_ok($$SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'short'))$$, '28000',
 	'authentication failed', '13: and in a new transaction');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 4. A key issued for another principal never outlives its issuer's demotion
+-- ---------------------------------------------------------------------------
+-- KA (hlauth/keys.write and contacts.readonly at A) issues a contacts.readonly key for V,
+-- who holds contacts.write there. Found by a red-team pass: once KA was demoted, that key
+-- kept working with everything KA had put in it, so KA kept its power through it.
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'kay account'));
+CREATE TEMP TABLE delegated AS
+	SELECT hlauth.issue_api_key(tk.id('V'), tk.id('A'), 'contacts.readonly') AS k;
+COMMIT;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM delegated));
+SELECT is(hlauth.scopes()::text, 'contacts.readonly', '15: the key KA issued for V carries contacts.readonly');
+COMMIT;
+RESET ROLE;
+SELECT hlauth.revoke_grant(g.id) FROM hlauth.grants g WHERE g.principal = tk.id('KA');
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM delegated));
+SELECT is(hlauth.scopes()::text, '', '15: after KA''s demotion the key KA issued for V carries nothing');
+SELECT ok(NOT hlauth.has_scope('contacts.readonly'), '15: ... not even contacts.readonly, which V still holds');
+COMMIT;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'victim readonly'));
+SELECT is(hlauth.scopes()::text, 'contacts.readonly', '15: V''s key issued by an admin still carries contacts.readonly');
+COMMIT;
 RESET ROLE;
 
 SELECT * FROM finish();
