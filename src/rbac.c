@@ -29,6 +29,8 @@
  */
 #include "hlauth.h"
 
+#include "core/crypto.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
@@ -60,6 +62,8 @@ PG_FUNCTION_INFO_V1(hlauth_effective_scopes);
 PG_FUNCTION_INFO_V1(hlauth_expand_scopes);
 PG_FUNCTION_INFO_V1(hlauth_attribute);
 PG_FUNCTION_INFO_V1(hlauth_caller_is_admin);
+PG_FUNCTION_INFO_V1(hlauth_caller_stamp);
+PG_FUNCTION_INFO_V1(hlauth_caller_was_admin);
 
 /* A cache holding more entries than this is dropped and rebuilt rather than grown. */
 #define HL_RBAC_CACHE_MAX 50000
@@ -1278,6 +1282,94 @@ Datum
 hlauth_caller_is_admin(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(HlSessionRoleIsAdmin());
+}
+
+/*
+ * Who called a SECURITY DEFINER function? Inside it, the current user is the function's
+ * owner and the session role is whoever the session is: neither is the caller when the
+ * caller was another role's SECURITY DEFINER function (or trigger function) that an admin
+ * session happened to run. So the functions that principals and admins both call are
+ * invoker-rights SQL wrappers that take a stamp, at the boundary, of who is calling, and
+ * hand it to their SECURITY DEFINER body, which redeems it once.
+ *
+ * hlauth_internal.caller_stamp() RETURNS bytea: 16 random bytes, remembered with whether
+ * the caller is an admin: the session role and the current user both superusers or members
+ * of hlauth_admin, outside any security-restricted operation. A stamp of a non-admin caller
+ * is worth nothing, so anybody may take one; an admin's stamp cannot be guessed, is
+ * redeemed at once by the function it was taken for, and dies with the transaction.
+ *
+ * hlauth_internal.caller_was_admin(stamp bytea) RETURNS boolean: true only for an
+ * unredeemed admin stamp of this transaction (and never inside a security-restricted
+ * operation); the stamp is used up either way.
+ */
+#define HL_STAMP_LEN 16
+#define HL_STAMPS 8
+
+typedef struct CallerStamp
+{
+	unsigned char token[HL_STAMP_LEN];
+	bool		admin;
+	bool		live;
+	LocalTransactionId lxid;
+} CallerStamp;
+
+static CallerStamp caller_stamps[HL_STAMPS];
+static int	caller_stamp_next = 0;
+
+static bool
+role_is_admin(Oid role)
+{
+	Oid			admin = get_role_oid("hlauth_admin", true);
+
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+Datum
+hlauth_caller_stamp(PG_FUNCTION_ARGS)
+{
+	CallerStamp *s = &caller_stamps[caller_stamp_next];
+	bytea	   *out;
+
+	caller_stamp_next = (caller_stamp_next + 1) % HL_STAMPS;
+	s->live = false;
+	if (hla_random_bytes(s->token, HL_STAMP_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	s->admin = !InSecurityRestrictedOperation() && role_is_admin(GetOuterUserId()) &&
+		role_is_admin(GetUserId());
+	s->lxid = MyProc->lxid;
+	s->live = true;
+	out = (bytea *) palloc(VARHDRSZ + HL_STAMP_LEN);
+	SET_VARSIZE(out, VARHDRSZ + HL_STAMP_LEN);
+	memcpy(VARDATA(out), s->token, HL_STAMP_LEN);
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+hlauth_caller_was_admin(PG_FUNCTION_ARGS)
+{
+	bytea	   *stamp;
+	bool		admin = false;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	stamp = PG_GETARG_BYTEA_PP(0);
+	if (VARSIZE_ANY_EXHDR(stamp) != HL_STAMP_LEN)
+		PG_RETURN_BOOL(false);
+	for (i = 0; i < HL_STAMPS; i++)
+	{
+		CallerStamp *s = &caller_stamps[i];
+
+		if (s->live && hla_ct_equal(s->token, VARDATA_ANY(stamp), HL_STAMP_LEN))
+		{
+			admin = s->admin && s->lxid == MyProc->lxid;
+			s->live = false;
+			memset(s->token, 0, HL_STAMP_LEN);
+		}
+	}
+	PG_RETURN_BOOL(admin && !InSecurityRestrictedOperation());
 }
 
 /*

@@ -10,6 +10,8 @@
 -- role and minted it a key. The same sandboxed code saw the session's principal context.
 --   sb_app      an application role: no hlauth role at all; owns sb_app's schema
 --   sb_trusted  an application role in hlauth_trusted (may call set_principal)
+-- The same red-team pass found the same judgement lent an admin session's rights to another
+-- role's SECURITY DEFINER function (or trigger function) that the session ran.
 -- Each attack must fail inside the sandbox with 42501, and leave nothing granted, issued,
 -- claimed or set. The attacks are performed by a superuser's ANALYZE; autovacuum runs the
 -- same code path (do_analyze_rel, in a security-restricted operation).
@@ -77,7 +79,7 @@ CREATE TABLE sb.attempts (n serial, who name NOT NULL, what text NOT NULL, outco
 GRANT INSERT, SELECT ON sb.attempts TO PUBLIC;
 GRANT USAGE ON SEQUENCE sb.attempts_n_seq TO PUBLIC;
 
-SELECT plan(15);
+SELECT plan(21);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname IN ('sb_app', 'sb_trusted') AND (rolsuper OR rolbypassrls)$$,
 	'0: the attackers are not superusers and have no BYPASSRLS');
@@ -202,7 +204,50 @@ COMMIT;
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
--- 4. The same calls outside a sandbox still work (the refusals are the sandbox's doing)
+-- 4. An admin session running another role's SECURITY DEFINER code lends it nothing
+-- ---------------------------------------------------------------------------
+-- Inside such a function the session role is still the admin's; hlauth used to judge the
+-- caller by it, so the function could grant roles and mint keys. Now the functions take a
+-- stamp of their caller at the boundary, where the current user is the function's owner.
+SET ROLE sb_app;
+CREATE FUNCTION sb_app.helpful() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	PERFORM sb_app.payload();
+END
+$f$;
+CREATE TABLE sb_app.inbox (i int);
+CREATE FUNCTION sb_app.on_inbox() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	PERFORM sb_app.payload();
+	RETURN NULL;
+END
+$f$;
+CREATE TRIGGER on_inbox AFTER INSERT ON sb_app.inbox FOR EACH ROW EXECUTE FUNCTION sb_app.on_inbox();
+GRANT INSERT ON sb_app.inbox TO PUBLIC;
+RESET ROLE;
+TRUNCATE sb.attempts;
+SELECT sb_app.helpful();
+INSERT INTO sb_app.inbox VALUES (1);
+SELECT is((SELECT count(*) FROM sb.attempts WHERE who = 'sb_app'), 6::bigint,
+	'3: the superuser ran sb_app''s SECURITY DEFINER function and trigger (3 attempts each)');
+SELECT is_empty($$SELECT what, outcome FROM sb.attempts WHERE outcome <> '42501'$$,
+	'3: every attempt from inside them was refused with 42501');
+SELECT is((SELECT count(*) FROM hlauth.grants WHERE principal = sb.id('X')), 0::bigint,
+	'15: ... no role was granted to the attacker''s principal');
+SELECT is((SELECT count(*) FROM hlauth.api_keys WHERE principal = sb.id('X')), 0::bigint,
+	'15: ... and no key was issued to it');
+SET ROLE sb_app;
+SELECT throws_ok($$SELECT hlauth_internal.grant_role('\x00112233445566778899aabbccddeeff'::bytea, sb.id('X'),
+	(SELECT r.id FROM hlauth.roles r WHERE r.name = 'sb everything' AND r.agency_id IS NULL), sb.id('G'), NULL, NULL)$$,
+	'42501', NULL, '3: the SECURITY DEFINER body called directly with a made-up stamp acts for a non-admin');
+SELECT throws_ok($$SELECT hlauth_internal.issue_api_key(hlauth_internal.caller_stamp(), sb.id('X'), sb.id('G'), '*', NULL, NULL, '{}')$$,
+	'42501', NULL, '3: ... and with a stamp of its own');
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 5. The same calls outside a sandbox still work (the refusals are the sandbox's doing)
 -- ---------------------------------------------------------------------------
 SET ROLE sb_trusted;
 BEGIN;

@@ -298,7 +298,8 @@ ok($n_event > 0, "the catalog snapshot of b has event trigger lines ($n_event)")
 foreach my $expect (
 	qr/^extension hlauth version=0\.2\.0 .*hlauth\.api_keys /,
 	qr/^function hlauth\.authenticate\(text\) /,
-	qr/^function hlauth\.issue_api_key\(uuid,uuid,hlauth\.scopes,timestamp with time zone,text,jsonb\) kind=f secdef=t /,
+	qr/^function hlauth\.issue_api_key\(uuid,uuid,hlauth\.scopes,timestamp with time zone,text,jsonb\) kind=f secdef=f /,
+	qr/^function hlauth_internal\.issue_api_key\(bytea,uuid,uuid,hlauth\.scopes,timestamp with time zone,text,jsonb\) kind=f secdef=t /,
 	qr/^relation hlauth\.api_keys kind=r persistence=p rls=t force_rls=t /,
 	qr/^column hlauth\.api_keys\.key position=2 type=hlauth\.apikey notnull=t /,
 	qr/^policy api_keys_read on hlauth\.api_keys /,

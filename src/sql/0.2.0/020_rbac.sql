@@ -20,7 +20,19 @@ COMMENT ON FUNCTION hlauth_internal.rbac_changed() IS 'Trigger: invalidates ever
 CREATE FUNCTION hlauth_internal.caller_is_admin() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_caller_is_admin' LANGUAGE C STABLE PARALLEL SAFE;
 REVOKE ALL ON FUNCTION hlauth_internal.caller_is_admin() FROM PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.caller_is_admin() IS 'Is the role the session acts as (which SECURITY DEFINER does not change) a superuser or a member of hlauth_admin?';
+COMMENT ON FUNCTION hlauth_internal.caller_is_admin() IS 'Is the role the session acts as (which SECURITY DEFINER does not change) a superuser or a member of hlauth_admin? Never in a security-restricted operation. The second gate of functions only hlauth_admin may execute';
+
+-- Who called? The functions both principals and admins call (grant_role, issue_api_key, ...)
+-- are invoker-rights SQL wrappers that take a stamp of their caller, and hand it to their
+-- SECURITY DEFINER body (src/rbac.c, hlauth_caller_stamp).
+CREATE FUNCTION hlauth_internal.caller_stamp() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'hlauth_caller_stamp' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+GRANT EXECUTE ON FUNCTION hlauth_internal.caller_stamp() TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.caller_stamp() IS 'A one-time random stamp of the calling role, remembered in this backend with whether it is an admin (session role and current user both superusers or hlauth_admin members, outside security-restricted operations); a non-admin''s stamp is worth nothing';
+CREATE FUNCTION hlauth_internal.caller_was_admin(stamp bytea) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_caller_was_admin' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION hlauth_internal.caller_was_admin(bytea) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.caller_was_admin(bytea) IS 'Redeems a stamp of this transaction (once): true only if an admin took it';
 
 CREATE FUNCTION hlauth_internal.expand_scopes(scopes hlauth.scopes) RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'hlauth_expand_scopes' LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -380,12 +392,12 @@ COMMENT ON FUNCTION hlauth_internal.require_within_allowance(hlauth.scopes, uuid
 -- Who is acting, for the functions that principals may call: NULL for an admin without a
 -- principal context; the context principal otherwise (even for an admin: the context says
 -- who acts, and its rules apply). Raises 42501 when neither.
-CREATE FUNCTION hlauth_internal.acting_principal(what text) RETURNS uuid
+CREATE FUNCTION hlauth_internal.acting_principal(what text, admin boolean) RETURNS uuid
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	actor uuid := hlauth.principal();
 BEGIN
-	IF actor IS NULL AND NOT hlauth_internal.caller_is_admin() THEN
+	IF actor IS NULL AND NOT admin THEN
 		RAISE EXCEPTION 'permission denied to %', what
 			USING ERRCODE = '42501',
 				  DETAIL = 'No principal is authenticated in this transaction, and the role is not hlauth_admin.',
@@ -394,8 +406,8 @@ BEGIN
 	RETURN actor;
 END
 $$;
-REVOKE ALL ON FUNCTION hlauth_internal.acting_principal(text) FROM PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.acting_principal(text) IS 'The context principal; NULL for hlauth_admin without a context; 42501 when neither';
+REVOKE ALL ON FUNCTION hlauth_internal.acting_principal(text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.acting_principal(text, boolean) IS 'The context principal; NULL for an admin caller (as its stamp said) without a context; 42501 when neither';
 
 -- ---------------------------------------------------------------------------
 -- Managing the registry (hlauth_admin)
@@ -591,11 +603,12 @@ $$;
 REVOKE ALL ON FUNCTION hlauth_internal.require_role_definer(uuid, hlauth.scopes, text) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.require_role_definer(uuid, hlauth.scopes, text) IS 'Raises 42501 unless the context principal may define this custom role of the agency';
 
-CREATE FUNCTION hlauth.create_role(name text, scopes hlauth.scopes, description text DEFAULT NULL,
+CREATE FUNCTION hlauth_internal.create_role(caller bytea, name text, scopes hlauth.scopes, description text DEFAULT NULL,
 								   agency uuid DEFAULT NULL) RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	actor uuid := hlauth_internal.acting_principal('create roles');
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
+	actor uuid := hlauth_internal.acting_principal('create roles', admin);
 	new_id uuid;
 BEGIN
 	IF create_role.name IS NULL OR create_role.scopes IS NULL THEN
@@ -620,6 +633,18 @@ BEGIN
 			USING ERRCODE = '23505';
 	END;
 	RETURN new_id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.create_role(bytea, text, hlauth.scopes, text, uuid) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.create_role(bytea, text, hlauth.scopes, text, uuid) IS 'The body of hlauth.create_role(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.create_role(name text, scopes hlauth.scopes, description text DEFAULT NULL,
+								   agency uuid DEFAULT NULL) RETURNS uuid
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hlauth_internal.create_role(hlauth_internal.caller_stamp(), $1, $2, $3, $4);
 END
 $$;
 COMMENT ON FUNCTION hlauth.create_role(text, hlauth.scopes, text, uuid) IS 'Creates a platform role (agency NULL; hlauth_admin) or an agency custom role (hlauth_admin, or a principal at that agency with hlauth/roles.write holding every scope), within the agency''s allowance; returns its id';
@@ -654,10 +679,11 @@ $$;
 REVOKE ALL ON FUNCTION hlauth_internal.role_for_change(uuid, uuid, hlauth.scopes, text) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.role_for_change(uuid, uuid, hlauth.scopes, text) IS 'Locks a role and checks that the caller may change it (a principal: a custom role of its agency, holding its old and new scopes)';
 
-CREATE FUNCTION hlauth.alter_role_scopes(role uuid, scopes hlauth.scopes) RETURNS void
+CREATE FUNCTION hlauth_internal.alter_role_scopes(caller bytea, role uuid, scopes hlauth.scopes) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	actor uuid := hlauth_internal.acting_principal('change roles');
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
+	actor uuid := hlauth_internal.acting_principal('change roles', admin);
 	r hlauth.roles;
 BEGIN
 	IF alter_role_scopes.role IS NULL OR alter_role_scopes.scopes IS NULL THEN
@@ -671,12 +697,24 @@ BEGIN
 	UPDATE hlauth.roles x SET scopes = alter_role_scopes.scopes WHERE x.id OPERATOR(pg_catalog.=) r.id;
 END
 $$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.alter_role_scopes(bytea, uuid, hlauth.scopes) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.alter_role_scopes(bytea, uuid, hlauth.scopes) IS 'The body of hlauth.alter_role_scopes(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.alter_role_scopes(role uuid, scopes hlauth.scopes) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM hlauth_internal.alter_role_scopes(hlauth_internal.caller_stamp(), $1, $2);
+END
+$$;
 COMMENT ON FUNCTION hlauth.alter_role_scopes(uuid, hlauth.scopes) IS 'Replaces a role''s scopes; every grant of it changes at once (hlauth_admin; for a custom role also a principal at its agency with hlauth/roles.write holding the old and new scopes)';
 
-CREATE FUNCTION hlauth.drop_role(role uuid) RETURNS void
+CREATE FUNCTION hlauth_internal.drop_role(caller bytea, role uuid) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	actor uuid := hlauth_internal.acting_principal('drop roles');
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
+	actor uuid := hlauth_internal.acting_principal('drop roles', admin);
 	r hlauth.roles;
 	n bigint;
 BEGIN
@@ -695,6 +733,17 @@ BEGIN
 	-- Revoked and expired grants of the role go with it.
 	DELETE FROM hlauth.grants g WHERE g.role_id OPERATOR(pg_catalog.=) r.id;
 	DELETE FROM hlauth.roles x WHERE x.id OPERATOR(pg_catalog.=) r.id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.drop_role(bytea, uuid) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.drop_role(bytea, uuid) IS 'The body of hlauth.drop_role(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.drop_role(role uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM hlauth_internal.drop_role(hlauth_internal.caller_stamp(), $1);
 END
 $$;
 COMMENT ON FUNCTION hlauth.drop_role(uuid) IS 'Drops a role that no live grant uses (its revoked and expired grants go with it); hlauth_admin, or for a custom role a principal at its agency with hlauth/roles.write holding its scopes';
@@ -733,12 +782,12 @@ $$;
 REVOKE ALL ON FUNCTION hlauth_internal.require_grantor(hlauth.roles, uuid, uuid, text) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.require_grantor(hlauth.roles, uuid, uuid, text) IS 'Raises 42501 unless the context principal may grant (or revoke a grant of) the role at the tenant';
 
-CREATE FUNCTION hlauth.grant_role(principal uuid, role uuid, tenant uuid,
-								  valid_until timestamptz DEFAULT NULL, valid_from timestamptz DEFAULT NULL)
-	RETURNS uuid
+CREATE FUNCTION hlauth_internal.grant_role(caller bytea, principal uuid, role uuid, tenant uuid,
+								  valid_until timestamptz DEFAULT NULL, valid_from timestamptz DEFAULT NULL) RETURNS uuid
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	actor uuid := hlauth_internal.acting_principal('grant roles');
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
+	actor uuid := hlauth_internal.acting_principal('grant roles', admin);
 	r hlauth.roles;
 	new_id uuid;
 BEGIN
@@ -776,12 +825,25 @@ BEGIN
 	RETURN new_id;
 END
 $$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.grant_role(bytea, uuid, uuid, uuid, timestamptz, timestamptz) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.grant_role(bytea, uuid, uuid, uuid, timestamptz, timestamptz) IS 'The body of hlauth.grant_role(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.grant_role(principal uuid, role uuid, tenant uuid,
+								  valid_until timestamptz DEFAULT NULL, valid_from timestamptz DEFAULT NULL) RETURNS uuid
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hlauth_internal.grant_role(hlauth_internal.caller_stamp(), $1, $2, $3, $4, $5);
+END
+$$;
 COMMENT ON FUNCTION hlauth.grant_role(uuid, uuid, uuid, timestamptz, timestamptz) IS 'Grants a role to a principal at a tenant (and beneath it), optionally time-bound; returns the grant id. hlauth_admin, or a principal with hlauth/grants.write, at or below its tenant, never to itself, holding every scope of the role';
 
-CREATE FUNCTION hlauth.revoke_grant(grant_id uuid) RETURNS void
+CREATE FUNCTION hlauth_internal.revoke_grant(caller bytea, grant_id uuid) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	actor uuid := hlauth_internal.acting_principal('revoke grants');
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
+	actor uuid := hlauth_internal.acting_principal('revoke grants', admin);
 	g hlauth.grants;
 	r hlauth.roles;
 BEGIN
@@ -813,6 +875,17 @@ BEGIN
 	END IF;
 	UPDATE hlauth.grants x SET revoked_at = pg_catalog.now(), revoked_by = actor
 	 WHERE x.id OPERATOR(pg_catalog.=) g.id;
+END
+$$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.revoke_grant(bytea, uuid) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.revoke_grant(bytea, uuid) IS 'The body of hlauth.revoke_grant(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.revoke_grant(grant_id uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM hlauth_internal.revoke_grant(hlauth_internal.caller_stamp(), $1);
 END
 $$;
 COMMENT ON FUNCTION hlauth.revoke_grant(uuid) IS 'Revokes a grant, at once; hlauth_admin, or a principal that could have made it (its own grants included)';

@@ -128,10 +128,10 @@ COMMENT ON FUNCTION hlauth_internal.registered_scopes(hlauth.scopes) IS 'The reg
 -- May the caller manage keys at this tenant? An admin always; otherwise a context holding
 -- hlauth/keys.write, at that tenant or above it. Not below: an app's context reaches its
 -- parent account's rows, but never the account's keys.
-CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid) RETURNS void
+CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid, admin boolean) RETURNS void
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF hlauth_internal.caller_is_admin() THEN
+	IF admin THEN
 		RETURN;
 	END IF;
 	IF hlauth.principal() IS NULL THEN
@@ -150,15 +150,15 @@ BEGIN
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid) FROM PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid) IS 'Raises 42501 unless the caller is hlauth_admin or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
+REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) IS 'Raises 42501 unless the caller is an admin (as its stamp said) or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
 
-CREATE FUNCTION hlauth.issue_api_key(principal uuid, tenant uuid, scopes hlauth.scopes,
+CREATE FUNCTION hlauth_internal.issue_api_key(caller bytea, principal uuid, tenant uuid, scopes hlauth.scopes,
 									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL,
-									 attributes jsonb DEFAULT '{}')
-	RETURNS text
+									 attributes jsonb DEFAULT '{}') RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
 	wanted hlauth.scopes;
 	issuer uuid := hlauth.principal();
 	plaintext text;
@@ -168,7 +168,7 @@ BEGIN
 	IF principal IS NULL OR tenant IS NULL OR scopes IS NULL THEN
 		RAISE EXCEPTION 'principal, tenant and scopes must not be NULL' USING ERRCODE = '22004';
 	END IF;
-	PERFORM hlauth_internal.require_key_manager(tenant);
+	PERFORM hlauth_internal.require_key_manager(tenant, admin);
 	SELECT t.status INTO st FROM hlauth.tenants t WHERE t.id = tenant;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'tenant % does not exist', tenant USING ERRCODE = '42704';
@@ -191,7 +191,7 @@ BEGIN
 				  HINT = 'A key can never carry more than its principal holds: grant a role first.';
 	END IF;
 	-- ... and so must the issuer, in its context and by its own grants.
-	IF issuer IS NOT NULL AND NOT hlauth_internal.caller_is_admin()
+	IF issuer IS NOT NULL AND NOT admin
 	   AND NOT (hlauth.scopes() OPERATOR(hlauth.@>) wanted
 				AND hlauth.effective_scopes(issuer, tenant) OPERATOR(hlauth.@>) wanted) THEN
 		RAISE EXCEPTION 'permission denied: the issuer does not hold all of these scopes'
@@ -203,7 +203,7 @@ BEGIN
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
 								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, principal, tenant, scopes, name,
-			CASE WHEN hlauth_internal.caller_is_admin() THEN NULL ELSE issuer END, expires_at,
+			CASE WHEN admin THEN NULL ELSE issuer END, expires_at,
 			attributes);
 	PERFORM hlauth_internal.emit_event('api_key.issued', tenant, pg_catalog.jsonb_build_object(
 		'key_id', hlauth.api_key_id(stored), 'principal', principal, 'name', name,
@@ -211,11 +211,25 @@ BEGIN
 	RETURN plaintext;
 END
 $$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.issue_api_key(bytea, uuid, uuid, hlauth.scopes, timestamptz, text, jsonb) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.issue_api_key(bytea, uuid, uuid, hlauth.scopes, timestamptz, text, jsonb) IS 'The body of hlauth.issue_api_key(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.issue_api_key(principal uuid, tenant uuid, scopes hlauth.scopes,
+									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL,
+									 attributes jsonb DEFAULT '{}') RETURNS text
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hlauth_internal.issue_api_key(hlauth_internal.caller_stamp(), $1, $2, $3, $4, $5, $6);
+END
+$$;
 COMMENT ON FUNCTION hlauth.issue_api_key(uuid, uuid, hlauth.scopes, timestamptz, text, jsonb) IS 'Issues an API key and returns the plaintext, once; the database keeps only its HMAC. hlauth_admin, or a principal with hlauth/keys.write; never more scopes than the principal (and the issuer) hold';
 
-CREATE FUNCTION hlauth.rotate_api_key(key_id text, overlap interval DEFAULT '1 day') RETURNS text
+CREATE FUNCTION hlauth_internal.rotate_api_key(caller bytea, key_id text, overlap interval DEFAULT '1 day') RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
 	old hlauth.api_keys;
 	plaintext text;
 	stored hlauth.apikey;
@@ -228,10 +242,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = '42704';
 	END IF;
-	PERFORM hlauth_internal.require_key_manager(old.tenant_id);
+	PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin);
 	-- A rotation mints a key: the same rule as issue_api_key, the caller must hold all of
 	-- the key's scopes, in its context and by its own grants.
-	IF hlauth.principal() IS NOT NULL AND NOT hlauth_internal.caller_is_admin() THEN
+	IF hlauth.principal() IS NOT NULL AND NOT admin THEN
 		wanted := hlauth_internal.registered_scopes(old.scopes);
 		IF NOT (hlauth.scopes() OPERATOR(hlauth.@>) wanted
 				AND hlauth.effective_scopes(hlauth.principal(), old.tenant_id) OPERATOR(hlauth.@>) wanted) THEN
@@ -250,7 +264,7 @@ BEGIN
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
 								 attributes)
 	VALUES (hlauth.api_key_id(stored), stored, old.principal, old.tenant_id, old.scopes, old.name,
-			CASE WHEN hlauth_internal.caller_is_admin() THEN NULL ELSE hlauth.principal() END,
+			CASE WHEN admin THEN NULL ELSE hlauth.principal() END,
 			old.expires_at, old.attributes);
 	UPDATE hlauth.api_keys k
 	   SET rotated_to = hlauth.api_key_id(stored),
@@ -259,11 +273,23 @@ BEGIN
 	RETURN plaintext;
 END
 $$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.rotate_api_key(bytea, text, interval) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.rotate_api_key(bytea, text, interval) IS 'The body of hlauth.rotate_api_key(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.rotate_api_key(key_id text, overlap interval DEFAULT '1 day') RETURNS text
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN hlauth_internal.rotate_api_key(hlauth_internal.caller_stamp(), $1, $2);
+END
+$$;
 COMMENT ON FUNCTION hlauth.rotate_api_key(text, interval) IS 'Issues a successor with the same principal, tenant, scopes and expiry; the old key works until the overlap ends. Returns the new plaintext, once';
 
-CREATE FUNCTION hlauth.revoke_api_key(key_id text, reason text DEFAULT NULL) RETURNS void
+CREATE FUNCTION hlauth_internal.revoke_api_key(caller bytea, key_id text, reason text DEFAULT NULL) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	admin boolean := hlauth_internal.caller_was_admin(caller);	-- first: redeem the stamp
 	old hlauth.api_keys;
 BEGIN
 	SELECT * INTO old FROM hlauth.api_keys k WHERE k.key_id = revoke_api_key.key_id FOR UPDATE;
@@ -272,12 +298,23 @@ BEGIN
 	END IF;
 	-- A principal may always revoke its own keys.
 	IF hlauth.principal() IS DISTINCT FROM old.principal OR NOT hlauth.can_access(old.tenant_id) THEN
-		PERFORM hlauth_internal.require_key_manager(old.tenant_id);
+		PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin);
 	END IF;
 	IF old.revoked_at IS NULL THEN
 		UPDATE hlauth.api_keys k SET revoked_at = pg_catalog.now(), revoked_reason = reason
 		 WHERE k.key_id = old.key_id;
 	END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION hlauth_internal.revoke_api_key(bytea, text, text) TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.revoke_api_key(bytea, text, text) IS 'The body of hlauth.revoke_api_key(), run as the extension owner; its first argument is the caller''s stamp (hlauth_internal.caller_stamp()), which decides whether the caller is an admin';
+
+-- The entry point runs with the caller's rights: it stamps who calls (caller_stamp()) and
+-- runs the SECURITY DEFINER body with the stamp.
+CREATE FUNCTION hlauth.revoke_api_key(key_id text, reason text DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM hlauth_internal.revoke_api_key(hlauth_internal.caller_stamp(), $1, $2);
 END
 $$;
 COMMENT ON FUNCTION hlauth.revoke_api_key(text, text) IS 'Revokes an API key at once, in every session (its own principal, hlauth_admin, or a principal with hlauth/keys.write)';

@@ -140,6 +140,11 @@ BEGIN
 	RETURNING e.*;
 END
 $$;
+-- EXECUTE only for hlauth_admin: PostgreSQL checks it against the calling role, so another
+-- role's SECURITY DEFINER code that an admin session runs cannot consume events; the check
+-- inside (the session role) is the second gate.
+REVOKE ALL ON FUNCTION hlauth.claim_events(text, integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hlauth.claim_events(text, integer, interval) TO hlauth_admin;
 COMMENT ON FUNCTION hlauth.claim_events(text, integer, interval) IS 'Claims up to batch pending security events for a consumer, skipping rows other consumers hold; an unacknowledged claim expires after lease (hlauth_admin)';
 
 CREATE FUNCTION hlauth.ack_events(consumer text, ids bigint[]) RETURNS integer
@@ -157,4 +162,6 @@ BEGIN
 	RETURN n;
 END
 $$;
+REVOKE ALL ON FUNCTION hlauth.ack_events(text, bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION hlauth.ack_events(text, bigint[]) TO hlauth_admin;
 COMMENT ON FUNCTION hlauth.ack_events(text, bigint[]) IS 'Acknowledges security events this consumer claimed; returns how many (hlauth_admin)';
