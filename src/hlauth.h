@@ -95,8 +95,9 @@ extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tena
 							   const HlTenantPath *path, const char *method,
 							   const char *token_id, const HlScopes *scopes,
 							   const struct ArrayType *access);
-/* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
+/* Refuse (42501) a session role that is a superuser or has BYPASSRLS (and what the next does). */
 extern void HlRefuseBypassRoles(void);
+/* Refuse (42501) to establish a context inside a security-restricted operation. */
 extern void HlRefuseRestrictedOperation(void);
 /* The current context's principal, or NULL when none (for the other glue files). */
 extern const pg_uuid_t *HlContextPrincipal(void);
