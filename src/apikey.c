@@ -467,8 +467,8 @@ typedef struct KeyEntry
 	pg_uuid_t	principal;
 	pg_uuid_t	tenant;
 	HlScopes   *scopes;
-	bool		delegated;		/* issued by another principal (created_by) */
-	pg_uuid_t	issuer;			/* that principal, when delegated */
+	int			nbound;			/* other principals that bound the key (bounded_by) */
+	pg_uuid_t  *bound;			/* ... their ids */
 	Jsonb	   *attributes;		/* a jsonb object; NULL for none */
 	bool		revoked;
 	TimestampTz expires_at;		/* DT_NOEND when none */
@@ -530,7 +530,7 @@ static AttrNumber col_key_id,
 			col_expires,
 			col_retire,
 			col_attributes,
-			col_created_by;
+			col_bounded_by;
 
 static void
 api_keys_layout(Oid relid)
@@ -547,7 +547,7 @@ api_keys_layout(Oid relid)
 	col_expires = HlTableColumn(relid, "api_keys", "expires_at", InvalidOid);
 	col_retire = HlTableColumn(relid, "api_keys", "retire_at", InvalidOid);
 	col_attributes = HlTableColumn(relid, "api_keys", "attributes", InvalidOid);
-	col_created_by = HlTableColumn(relid, "api_keys", "created_by", UUIDOID);
+	col_bounded_by = HlTableColumn(relid, "api_keys", "bounded_by", UUIDARRAYOID);
 }
 
 static TimestampTz
@@ -604,10 +604,23 @@ key_load(KeyEntry *e)
 		e->tenant = *DatumGetUUIDP(heap_getattr(tup, col_tenant, desc, &isnull));
 		e->scopes = (HlScopes *) palloc(VARSIZE(sc));
 		memcpy(e->scopes, sc, VARSIZE(sc));
-		a = heap_getattr(tup, col_created_by, desc, &isnull);
-		e->delegated = !isnull && memcmp(DatumGetUUIDP(a), &e->principal, sizeof(pg_uuid_t)) != 0;
-		if (e->delegated)
-			e->issuer = *DatumGetUUIDP(a);
+		e->nbound = 0;
+		e->bound = NULL;
+		a = heap_getattr(tup, col_bounded_by, desc, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *enulls;
+			int			n;
+			int			i;
+
+			deconstruct_array(DatumGetArrayTypeP(a), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
+							  &elems, &enulls, &n);
+			e->bound = (pg_uuid_t *) palloc(sizeof(pg_uuid_t) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				if (!enulls[i])
+					e->bound[e->nbound++] = *DatumGetUUIDP(elems[i]);
+		}
 		(void) heap_getattr(tup, col_revoked, desc, &isnull);
 		e->revoked = !isnull;
 		e->expires_at = timestamp_or_noend(tup, desc, col_expires);
@@ -979,12 +992,14 @@ authenticate_key(FunctionCallInfo fcinfo)
 	}
 
 	/*
-	 * A key another principal issued never carries more than that issuer holds there now
-	 * either: a demoted (or suspended) issuer's keys lose what it lost, so nobody keeps
-	 * power through keys minted for others (or for made-up principals) before a demotion.
+	 * Nor more than any principal that bounds it holds there now (bounded_by: whoever issued
+	 * or rotated it in a context, and whoever bounded the key that context came from): a
+	 * demoted (or suspended) principal's keys lose what it lost, however many hands they
+	 * went through, so nobody keeps power through keys minted for others (or for made-up
+	 * principals) before a demotion.
 	 */
-	if (e->delegated)
-		granted = HlScopesIntersect(granted, HlEffectiveScopes(&e->issuer, &e->tenant));
+	for (int i = 0; i < e->nbound; i++)
+		granted = HlScopesIntersect(granted, HlEffectiveScopes(&e->bound[i], &e->tenant));
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access);
 	key_touch(e, now);
 }

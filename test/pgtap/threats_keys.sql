@@ -10,7 +10,8 @@
 --      key with more scopes, and key management reached from an app up to its parent
 --      account's keys;
 --   3. a key past its expiry authenticated in a transaction that began before the expiry;
---   4. a key issued for another principal kept its scopes after its issuer was demoted.
+--   4. a key issued for another principal kept its scopes after its issuer was demoted;
+--   5. ... and so did keys re-minted in the context of such a key.
 -- (A revocation committed while a transaction is open: test/isolation/specs/apikey_revoke.spec.)
 -- The context lives for one transaction, so this file runs many transactions in sequence.
 
@@ -76,7 +77,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(22);
+SELECT plan(26);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -193,6 +194,51 @@ COMMIT;
 BEGIN;
 SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'victim readonly'));
 SELECT is(hlauth.scopes()::text, 'contacts.readonly', '15: V''s key issued by an admin still carries contacts.readonly');
+COMMIT;
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 5. ... nor through keys re-minted with a key it issued
+-- ---------------------------------------------------------------------------
+-- M (hlauth/keys.write, contacts.write at A) issues X a key with hlauth/keys.write; X, in
+-- the context of that key, issues itself another and rotates the first. Found by the third
+-- red-team pass: those keys named X as their issuer, so M's demotion did not reach them.
+-- Now every key minted in a context carries the bound of the key that context came from.
+DO $$
+BEGIN
+	INSERT INTO tk.names VALUES ('7c000000-0000-4000-8000-0000000000d1', 'M'), ('7c000000-0000-4000-8000-0000000000d2', 'X');
+	PERFORM hlauth.grant_role(tk.id('M'), hlauth.create_role('tk key writer', 'hlauth/keys.write contacts.write'), tk.id('A'));
+	PERFORM hlauth.grant_role(tk.id('X'), (SELECT r.id FROM hlauth.roles r WHERE r.name = 'tk key writer'), tk.id('A'));
+END
+$$;
+INSERT INTO tk.keys VALUES ('m', hlauth.issue_api_key(tk.id('M'), tk.id('A'), 'hlauth/keys.write contacts.write'));
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'm'));
+CREATE TEMP TABLE chain (name text PRIMARY KEY, k text NOT NULL);
+INSERT INTO chain VALUES ('x by m', hlauth.issue_api_key(tk.id('X'), tk.id('A'), 'hlauth/keys.write contacts.write'));
+COMMIT;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM chain WHERE name = 'x by m'));
+INSERT INTO chain VALUES ('x by x', hlauth.issue_api_key(tk.id('X'), tk.id('A'), 'contacts.write'));
+INSERT INTO chain VALUES ('x rotated by x',
+	hlauth.rotate_api_key(hlauth.api_key_id((SELECT k FROM chain WHERE name = 'x by m')::hlauth.apikey), '1 hour'));
+COMMIT;
+RESET ROLE;
+SELECT is((SELECT string_agg(c.name || ': ' || (SELECT x.name FROM tk.names x WHERE x.id = ANY (a.bounded_by)), ', ' ORDER BY c.name)
+			 FROM chain c JOIN hlauth.api_keys a ON a.key_id = hlauth.api_key_id(c.k::hlauth.apikey)),
+	'x by m: M, x by x: M, x rotated by x: M', '15: every key minted through M''s key is bounded by M');
+SELECT hlauth.revoke_grant(g.id) FROM hlauth.grants g WHERE g.principal = tk.id('M');
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM chain WHERE name = 'x by x'));
+SELECT is(hlauth.scopes()::text, '', '15: after M''s demotion the key X issued itself with M''s key carries nothing');
+COMMIT;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM chain WHERE name = 'x rotated by x'));
+SELECT is(hlauth.scopes()::text, '', '15: ... nor the successor X rotated it into');
+SELECT throws_ok($$SELECT hlauth.issue_api_key(tk.id('X'), tk.id('A'), 'contacts.readonly')$$, '42501', NULL,
+	'15: ... and with it X cannot mint another key');
 COMMIT;
 RESET ROLE;
 

@@ -75,13 +75,15 @@ CREATE TABLE hlauth.api_keys (
 	retire_at timestamptz,
 	last_used_at timestamptz,
 	attributes jsonb NOT NULL DEFAULT '{}'
-		CHECK (pg_catalog.jsonb_typeof(attributes) OPERATOR(pg_catalog.=) 'object')
+		CHECK (pg_catalog.jsonb_typeof(attributes) OPERATOR(pg_catalog.=) 'object'),
+	bounded_by uuid[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX api_keys_tenant_idx ON hlauth.api_keys (tenant_id);
 CREATE INDEX api_keys_principal_idx ON hlauth.api_keys (principal);
 COMMENT ON TABLE hlauth.api_keys IS 'API keys: who, where, which scopes, expiry, rotation and revocation; the key itself only as an HMAC';
 COMMENT ON COLUMN hlauth.api_keys.key IS 'key id, pepper version and HMAC (hlauth.apikey); never the secret';
 COMMENT ON COLUMN hlauth.api_keys.created_by IS 'the principal that issued the key; NULL when an admin or a trusted server did, outside any context';
+COMMENT ON COLUMN hlauth.api_keys.bounded_by IS 'the other principals whose current effective scopes bound the key at authentication: whoever issued or rotated it in a context, and everyone who bound the key that context was authenticated with';
 COMMENT ON COLUMN hlauth.api_keys.rotated_to IS 'the successor issued by rotate_api_key';
 COMMENT ON COLUMN hlauth.api_keys.retire_at IS 'end of the rotation overlap: the key stops working then';
 COMMENT ON COLUMN hlauth.api_keys.last_used_at IS 'last successful authentication, written at most once a minute per key';
@@ -94,7 +96,7 @@ CREATE POLICY api_keys_read ON hlauth.api_keys FOR SELECT
 	USING (tenant_id OPERATOR(pg_catalog.=) ANY (hlauth.accessible_tenants()));
 REVOKE ALL ON hlauth.api_keys FROM PUBLIC;
 GRANT SELECT (key_id, principal, tenant_id, scopes, name, created_at, created_by, expires_at,
-			  revoked_at, revoked_reason, rotated_to, retire_at, last_used_at, attributes)
+			  revoked_at, revoked_reason, rotated_to, retire_at, last_used_at, attributes, bounded_by)
 	ON hlauth.api_keys TO PUBLIC;
 
 -- Revoking, rotating or changing a key flushes every backend's key cache; issuing does not.
@@ -153,6 +155,34 @@ $$;
 REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) IS 'Raises 42501 unless the caller is an admin (as its stamp said) or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
 
+-- Who bounds a key issued or rotated now, besides its own principal: the principal acting
+-- in the context (unless an admin acts), and, when that context was authenticated with an
+-- API key, everyone who bounds that key; plus what the key had (a rotation). authenticate()
+-- intersects the key with each one's current effective scopes, so a demotion reaches every
+-- key minted through the demoted principal, however many hands it went through.
+CREATE FUNCTION hlauth_internal.key_bound(key_principal uuid, admin boolean, inherited uuid[])
+	RETURNS uuid[]
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	b uuid[] := coalesce(inherited, '{}');
+	actor uuid := hlauth.principal();
+	via uuid[];
+BEGIN
+	IF actor IS NOT NULL AND NOT admin THEN
+		b := b OPERATOR(pg_catalog.||) actor;
+		IF hlauth.auth_method() OPERATOR(pg_catalog.=) 'api_key' THEN
+			SELECT k.bounded_by INTO via FROM hlauth.api_keys k
+			 WHERE k.key_id OPERATOR(pg_catalog.=) hlauth.token_id();
+			b := b OPERATOR(pg_catalog.||) coalesce(via, '{}');
+		END IF;
+	END IF;
+	RETURN ARRAY(SELECT DISTINCT u FROM pg_catalog.unnest(b) u
+				  WHERE u IS DISTINCT FROM key_principal ORDER BY u);
+END
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.key_bound(uuid, boolean, uuid[]) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.key_bound(uuid, boolean, uuid[]) IS 'The principals (other than the key''s own) whose effective scopes bound a key issued or rotated now: the acting principal, and the bound of the key its context was authenticated with';
+
 CREATE FUNCTION hlauth_internal.issue_api_key(caller bytea, principal uuid, tenant uuid, scopes hlauth.scopes,
 									 expires_at timestamptz DEFAULT NULL, name text DEFAULT NULL,
 									 attributes jsonb DEFAULT '{}') RETURNS text
@@ -201,10 +231,10 @@ BEGIN
 	plaintext := hlauth_internal.generate_api_key();
 	stored := plaintext::hlauth.apikey;
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
-								 attributes)
+								 attributes, bounded_by)
 	VALUES (hlauth.api_key_id(stored), stored, principal, tenant, scopes, name,
 			CASE WHEN admin THEN NULL ELSE issuer END, expires_at,
-			attributes);
+			attributes, hlauth_internal.key_bound(principal, admin, '{}'));
 	PERFORM hlauth_internal.emit_event('api_key.issued', tenant, pg_catalog.jsonb_build_object(
 		'key_id', hlauth.api_key_id(stored), 'principal', principal, 'name', name,
 		'scopes', scopes::text, 'expires_at', expires_at));
@@ -262,10 +292,11 @@ BEGIN
 	plaintext := hlauth_internal.generate_api_key();
 	stored := plaintext::hlauth.apikey;
 	INSERT INTO hlauth.api_keys (key_id, key, principal, tenant_id, scopes, name, created_by, expires_at,
-								 attributes)
+								 attributes, bounded_by)
 	VALUES (hlauth.api_key_id(stored), stored, old.principal, old.tenant_id, old.scopes, old.name,
 			CASE WHEN admin THEN NULL ELSE hlauth.principal() END,
-			old.expires_at, old.attributes);
+			old.expires_at, old.attributes,
+			hlauth_internal.key_bound(old.principal, admin, old.bounded_by));
 	UPDATE hlauth.api_keys k
 	   SET rotated_to = hlauth.api_key_id(stored),
 		   retire_at = LEAST(pg_catalog.now() + overlap, k.expires_at)
