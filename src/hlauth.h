@@ -138,6 +138,7 @@ extern void HlAuditInit(void);
 
 /* ---- protect.c: protect() and the triggers on protected tables ---- */
 
+extern bool HlRoleIsAdmin(Oid role);
 extern bool HlCurrentRoleIsAdmin(void);
 extern bool HlSessionRoleIsAdmin(void);
 

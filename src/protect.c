@@ -84,13 +84,19 @@ hlauth_require_context_trigger(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+/* Is the role a superuser or a member of hlauth_admin? */
+bool
+HlRoleIsAdmin(Oid role)
+{
+	Oid			admin = get_role_oid("hlauth_admin", true);
+
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
 bool
 HlCurrentRoleIsAdmin(void)
 {
-	Oid			admin = get_role_oid("hlauth_admin", true);
-	Oid			role = GetUserId();
-
-	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+	return HlRoleIsAdmin(GetUserId());
 }
 
 Datum
@@ -109,14 +115,7 @@ hlauth_is_admin(PG_FUNCTION_ARGS)
 bool
 HlSessionRoleIsAdmin(void)
 {
-	Oid			admin;
-	Oid			role = GetOuterUserId();
-
-	if (InSecurityRestrictedOperation())
-		return false;
-	admin = get_role_oid("hlauth_admin", true);
-
-	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+	return !InSecurityRestrictedOperation() && HlRoleIsAdmin(GetOuterUserId());
 }
 
 PG_FUNCTION_INFO_V1(hlauth_session_role);

@@ -1289,8 +1289,8 @@ hlauth_caller_is_admin(PG_FUNCTION_ARGS)
  * owner and the session role is whoever the session is: neither is the caller when the
  * caller was another role's SECURITY DEFINER function (or trigger function) that an admin
  * session happened to run. So the functions that principals and admins both call are
- * invoker-rights SQL wrappers that take a stamp, at the boundary, of who is calling, and
- * hand it to their SECURITY DEFINER body, which redeems it once.
+ * PL/pgSQL functions with their caller's rights that take a stamp, at the boundary, of who
+ * is calling, and hand it to their SECURITY DEFINER body, which redeems it once.
  *
  * hlauth_internal.caller_stamp() RETURNS bytea: 16 random bytes, remembered with whether
  * the caller is an admin: the session role and the current user both superusers or members
@@ -1316,14 +1316,6 @@ typedef struct CallerStamp
 static CallerStamp caller_stamps[HL_STAMPS];
 static int	caller_stamp_next = 0;
 
-static bool
-role_is_admin(Oid role)
-{
-	Oid			admin = get_role_oid("hlauth_admin", true);
-
-	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
-}
-
 Datum
 hlauth_caller_stamp(PG_FUNCTION_ARGS)
 {
@@ -1336,8 +1328,8 @@ hlauth_caller_stamp(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random bytes")));
-	s->admin = !InSecurityRestrictedOperation() && role_is_admin(GetOuterUserId()) &&
-		role_is_admin(GetUserId());
+	s->admin = !InSecurityRestrictedOperation() && HlRoleIsAdmin(GetOuterUserId()) &&
+		HlRoleIsAdmin(GetUserId());
 	s->lxid = MyProc->lxid;
 	s->live = true;
 	out = (bytea *) palloc(VARHDRSZ + HL_STAMP_LEN);

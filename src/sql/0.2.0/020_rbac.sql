@@ -23,8 +23,8 @@ REVOKE ALL ON FUNCTION hlauth_internal.caller_is_admin() FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.caller_is_admin() IS 'Is the role the session acts as (which SECURITY DEFINER does not change) a superuser or a member of hlauth_admin? Never in a security-restricted operation. The second gate of functions only hlauth_admin may execute';
 
 -- Who called? The functions both principals and admins call (grant_role, issue_api_key, ...)
--- are invoker-rights SQL wrappers that take a stamp of their caller, and hand it to their
--- SECURITY DEFINER body (src/rbac.c, hlauth_caller_stamp).
+-- are PL/pgSQL functions with their caller's rights that take a stamp of their caller, and
+-- hand it to their SECURITY DEFINER body (src/rbac.c, hlauth_caller_stamp).
 CREATE FUNCTION hlauth_internal.caller_stamp() RETURNS bytea
 	AS 'MODULE_PATHNAME', 'hlauth_caller_stamp' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 GRANT EXECUTE ON FUNCTION hlauth_internal.caller_stamp() TO PUBLIC;
