@@ -469,6 +469,7 @@ typedef struct KeyEntry
 	HlScopes   *scopes;
 	int			nbound;			/* other principals that bound the key (bounded_by) */
 	pg_uuid_t  *bound;			/* ... their ids */
+	bool		own_xact;		/* written by this backend's transaction: read it again */
 	Jsonb	   *attributes;		/* a jsonb object; NULL for none */
 	bool		revoked;
 	TimestampTz expires_at;		/* DT_NOEND when none */
@@ -590,6 +591,7 @@ key_load(KeyEntry *e)
 	tup = systable_getnext(scan);
 	e->found = HeapTupleIsValid(tup);
 	e->loaded_at = GetCurrentTimestamp();
+	e->own_xact = false;
 	if (e->found)
 	{
 		bool		isnull;
@@ -604,6 +606,11 @@ key_load(KeyEntry *e)
 		e->tenant = *DatumGetUUIDP(heap_getattr(tup, col_tenant, desc, &isnull));
 		e->scopes = (HlScopes *) palloc(VARSIZE(sc));
 		memcpy(e->scopes, sc, VARSIZE(sc));
+		/*
+		 * A key this transaction issued (or rotated into) may still roll back, and an INSERT
+		 * flushes no cache: never trust the entry beyond this lookup.
+		 */
+		e->own_xact = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
 		e->nbound = 0;
 		e->bound = NULL;
 		a = heap_getattr(tup, col_bounded_by, desc, &isnull);
@@ -686,9 +693,23 @@ key_lookup(const char *id)
 	e = (KeyEntry *) hash_search(key_cache, key_id, HASH_ENTER, &found);
 	if (found && !e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US)
 		found = false;			/* an unknown id is remembered only briefly */
+	if (found && e->found && e->own_xact)
+	{
+		/* Written by this backend's transaction, then or now: read it again. */
+		pfree(e->stored);
+		pfree(e->scopes);
+		if (e->attributes)
+			pfree(e->attributes);
+		if (e->bound)
+			pfree(e->bound);
+		found = false;
+	}
 	if (!found)
 	{
 		e->found = false;
+		e->bound = NULL;
+		e->nbound = 0;
+		e->own_xact = false;
 		e->stored = NULL;
 		e->scopes = NULL;
 		e->attributes = NULL;
@@ -1000,7 +1021,8 @@ authenticate_key(FunctionCallInfo fcinfo)
 	 */
 	for (int i = 0; i < e->nbound; i++)
 		granted = HlScopesIntersect(granted, HlEffectiveScopes(&e->bound[i], &e->tenant));
-	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access);
+	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access,
+					   e->bound, e->nbound);
 	key_touch(e, now);
 }
 

@@ -94,6 +94,14 @@ typedef struct HlContext
 	 */
 	Size		access_offset;
 	uint64		access_generation;
+
+	/*
+	 * An API key context: the other principals that bound the key (its bounded_by, as read
+	 * when it was verified), nbound uuids at ctx + bound_offset. Keys issued or rotated in
+	 * this context inherit them. Never published to parallel workers.
+	 */
+	Size		bound_offset;
+	int			nbound;
 } HlContext;
 
 #define CONTEXT_SCOPES(ctx) ((const HlScopes *) ((const char *) (ctx) + (ctx)->scopes_offset))
@@ -139,15 +147,20 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static HlContext *
 context_build_access(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 					 const HlTenantPath *path, const char *method, const char *token, Oid role,
-					 const HlScopes *scopes, bool for_guc, const ArrayType *access)
+					 const HlScopes *scopes, bool for_guc, const ArrayType *access,
+					 const pg_uuid_t *bound, int nbound)
 {
 	Size		off = MAXALIGN(sizeof(HlContext));
 	Size		access_off = MAXALIGN(off + VARSIZE(scopes));
 	Size		size = off + VARSIZE(scopes);
+	Size		bound_off;
 	HlContext  *ctx;
 
 	if (access != NULL && !for_guc)
 		size = access_off + VARSIZE(access);
+	bound_off = MAXALIGN(size);
+	if (nbound > 0 && !for_guc)
+		size = bound_off + sizeof(pg_uuid_t) * nbound;
 
 	if (for_guc)
 	{
@@ -175,6 +188,12 @@ context_build_access(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 	strlcpy(ctx->token, token ? token : "", HL_TOKEN_MAX);
 	ctx->scopes_offset = off;
 	memcpy((char *) ctx + off, scopes, VARSIZE(scopes));
+	if (nbound > 0 && !for_guc)
+	{
+		ctx->bound_offset = bound_off;
+		ctx->nbound = nbound;
+		memcpy((char *) ctx + bound_off, bound, sizeof(pg_uuid_t) * nbound);
+	}
 	return ctx;
 }
 
@@ -184,7 +203,7 @@ context_build(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenan
 			  bool for_guc)
 {
 	return context_build_access(principal, tenant, path, method, token, role, scopes, for_guc,
-								NULL);
+								NULL, NULL, 0);
 }
 
 static void
@@ -724,7 +743,7 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 				break;
 		}
 		context_set(context_build_access(principal, tenant, &path, "set_principal", NULL,
-										 GetOuterUserId(), granted, false, access));
+										 GetOuterUserId(), granted, false, access, NULL, 0));
 		PG_RETURN_VOID();
 	}
 
@@ -1065,7 +1084,7 @@ token_id_valid(const char *s, size_t max)
 void
 HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlTenantPath *path,
 				   const char *method, const char *token_id, const HlScopes *scopes,
-				   const ArrayType *access)
+				   const ArrayType *access, const pg_uuid_t *bound, int nbound)
 {
 	if (!token_id_valid(method, HL_METHOD_MAX) ||
 		(token_id != NULL && !token_id_valid(token_id, HL_TOKEN_MAX)))
@@ -1073,7 +1092,35 @@ HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant, const Hl
 	if (!path->active)
 		elog(ERROR, "hlauth: cannot establish a context at an inactive tenant");
 	context_set(context_build_access(principal, tenant, path, method, token_id, GetOuterUserId(),
-									 scopes, false, access));
+									 scopes, false, access, bound, nbound));
+}
+
+PG_FUNCTION_INFO_V1(hlauth_context_key_bound);
+/*
+ * hlauth_internal.context_key_bound() RETURNS uuid[]: the bound of the API key the current
+ * context was authenticated with (empty for another method), as read when the key was
+ * verified; NULL without a context. Keys issued or rotated in this context inherit it
+ * (hlauth_internal.key_bound). Taken from the context, not from hlauth.api_keys again: a
+ * re-read under another snapshot could miss the row and lose the bound.
+ */
+Datum
+hlauth_context_key_bound(PG_FUNCTION_ARGS)
+{
+	const HlContext *ctx = current_context();
+	Datum	   *elems;
+	int			i;
+
+	if (ctx == NULL)
+		PG_RETURN_NULL();
+	if (IsParallelWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("the bound of the context's API key is not available in a parallel worker")));
+	elems = (Datum *) palloc(sizeof(Datum) * Max(ctx->nbound, 1));
+	for (i = 0; i < ctx->nbound; i++)
+		elems[i] = UUIDPGetDatum((pg_uuid_t *) ((const char *) ctx + ctx->bound_offset) + i);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, ctx->nbound, UUIDOID, UUID_LEN, false,
+										  TYPALIGN_CHAR));
 }
 
 const pg_uuid_t *

@@ -89,12 +89,14 @@ extern bool HlContextGrantsScope(const char *scope, size_t len);
  * (set_principal, an API key, later a JWT): method names the path ("set_principal",
  * "api_key"), token_id the key or token id (NULL for none). The tenant must be resolved
  * and active; scopes are what the principal may use (already intersected); access, when not
- * NULL, the tenant's reach of its own kind from HlPrincipalAt, embedded in the context.
+ * NULL, the tenant's reach of its own kind from HlPrincipalAt, embedded in the context;
+ * bound, for an API key, the nbound other principals that bound it (its bounded_by).
  */
 extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tenant,
 							   const HlTenantPath *path, const char *method,
 							   const char *token_id, const HlScopes *scopes,
-							   const struct ArrayType *access);
+							   const struct ArrayType *access, const pg_uuid_t *bound,
+							   int nbound);
 /* Refuse (42501) a session role that is a superuser or has BYPASSRLS (and what the next does). */
 extern void HlRefuseBypassRoles(void);
 /* Refuse (42501) to establish a context inside a security-restricted operation. */

@@ -11,7 +11,8 @@
 --      account's keys;
 --   3. a key past its expiry authenticated in a transaction that began before the expiry;
 --   4. a key issued for another principal kept its scopes after its issuer was demoted;
---   5. ... and so did keys re-minted in the context of such a key.
+--   5. ... and so did keys re-minted in the context of such a key;
+--   6. a key rolled back still authenticated in its backend; principals set key attributes.
 -- (A revocation committed while a transaction is open: test/isolation/specs/apikey_revoke.spec.)
 -- The context lives for one transaction, so this file runs many transactions in sequence.
 
@@ -77,7 +78,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(26);
+SELECT plan(30);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -239,6 +240,69 @@ SELECT hlauth.authenticate((SELECT k FROM chain WHERE name = 'x rotated by x'));
 SELECT is(hlauth.scopes()::text, '', '15: ... nor the successor X rotated it into');
 SELECT throws_ok($$SELECT hlauth.issue_api_key(tk.id('X'), tk.id('A'), 'contacts.readonly')$$, '42501', NULL,
 	'15: ... and with it X cannot mint another key');
+COMMIT;
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- 6. A key that was rolled back is gone; a principal cannot set a key's attributes
+-- ---------------------------------------------------------------------------
+-- Found by the fourth red-team pass: a key issued and then rolled back (with a savepoint,
+-- or with its transaction) stayed in the backend's key cache and still authenticated, and
+-- keys issued in its context lost the bound of the key they came through. And any
+-- principal with hlauth/keys.write could give a key attributes, which hlauth.attribute()
+-- prefers to the principal's own (set by admins only).
+DO $$
+BEGIN
+	INSERT INTO tk.names VALUES ('7c000000-0000-4000-8000-0000000000e1', 'N'), ('7c000000-0000-4000-8000-0000000000e2', 'Y');
+	PERFORM hlauth.grant_role(tk.id('N'), (SELECT r.id FROM hlauth.roles r WHERE r.name = 'tk key writer'), tk.id('A'));
+	PERFORM hlauth.grant_role(tk.id('Y'), (SELECT r.id FROM hlauth.roles r WHERE r.name = 'tk key writer'), tk.id('A'));
+END
+$$;
+INSERT INTO tk.keys VALUES ('n', hlauth.issue_api_key(tk.id('N'), tk.id('A'), 'hlauth/keys.write contacts.write'));
+-- As N: issue Y a key in a block that rolls back, then present it again.
+CREATE FUNCTION tk.rolled_back_key() RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k text;
+	r text;
+BEGIN
+	PERFORM hlauth.authenticate((SELECT x.k FROM tk.keys x WHERE x.name = 'n'));
+	BEGIN
+		k := hlauth.issue_api_key(tk.id('Y'), tk.id('A'), 'hlauth/keys.write contacts.write');
+		PERFORM hlauth.authenticate(k);
+		r := 'inside: ' || (SELECT x.name FROM tk.names x WHERE x.id = hlauth.principal());
+		RAISE EXCEPTION 'roll the block back';
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+	BEGIN
+		PERFORM hlauth.authenticate(k);
+		r := r || ', after: accepted as ' || (SELECT x.name FROM tk.names x WHERE x.id = hlauth.principal());
+	EXCEPTION WHEN invalid_authorization_specification THEN
+		r := r || ', after: ' || SQLSTATE;
+	END;
+	RETURN r;
+END
+$$;
+GRANT EXECUTE ON FUNCTION tk.rolled_back_key() TO tk_app;
+SET ROLE tk_app;
+BEGIN;
+SELECT is(tk.rolled_back_key(), 'inside: Y, after: 28000',
+	'15: a key issued in a block that rolled back authenticated inside it, and is refused after');
+COMMIT;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'n'));
+SELECT hlauth.issue_api_key(tk.id('Y'), tk.id('A'), 'contacts.write') AS rolled_back \gset
+SELECT hlauth.authenticate(:'rolled_back');	-- now in this backend's key cache
+ROLLBACK;
+SELECT throws_ok(format('SELECT hlauth.authenticate(%L)', :'rolled_back'), '28000', 'authentication failed',
+	'15: a key whose issuing transaction rolled back is refused in the next one');
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'n'));
+SELECT throws_ok($$SELECT hlauth.issue_api_key(tk.id('N'), tk.id('A'), 'contacts.write', attributes => '{"region": "amer"}')$$,
+	'42501', 'permission denied: only hlauth_admin may set a key''s attributes',
+	'3: a principal cannot give a key attributes (they would override its own, set by admins)');
+SELECT lives_ok($$SELECT hlauth.issue_api_key(tk.id('N'), tk.id('A'), 'contacts.write', attributes => '{}')$$,
+	'3: ... and issues keys without them');
 COMMIT;
 RESET ROLE;
 

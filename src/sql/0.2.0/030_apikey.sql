@@ -155,6 +155,13 @@ $$;
 REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) IS 'Raises 42501 unless the caller is an admin (as its stamp said) or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
 
+-- The bound of the API key the context was authenticated with, as read when authenticate()
+-- verified it (C: carried in the context, never re-read).
+CREATE FUNCTION hlauth_internal.context_key_bound() RETURNS uuid[]
+	AS 'MODULE_PATHNAME', 'hlauth_context_key_bound' LANGUAGE C STABLE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION hlauth_internal.context_key_bound() FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.context_key_bound() IS 'The bounded_by of the API key the current context was authenticated with, as verified (empty for another method; NULL without a context)';
+
 -- Who bounds a key issued or rotated now, besides its own principal: the principal acting
 -- in the context (unless an admin acts), and, when that context was authenticated with an
 -- API key, everyone who bounds that key; plus what the key had (a rotation). authenticate()
@@ -170,11 +177,12 @@ DECLARE
 BEGIN
 	IF actor IS NOT NULL AND NOT admin THEN
 		b := b OPERATOR(pg_catalog.||) actor;
-		IF hlauth.auth_method() OPERATOR(pg_catalog.=) 'api_key' THEN
-			SELECT k.bounded_by INTO via FROM hlauth.api_keys k
-			 WHERE k.key_id OPERATOR(pg_catalog.=) hlauth.token_id();
-			b := b OPERATOR(pg_catalog.||) coalesce(via, '{}');
+		via := hlauth_internal.context_key_bound();
+		IF via IS NULL THEN		-- fail closed: never drop a bound for want of it
+			RAISE EXCEPTION 'permission denied: the bound of the context''s API key is unknown'
+				USING ERRCODE = '42501';
 		END IF;
+		b := b OPERATOR(pg_catalog.||) via;
 	END IF;
 	RETURN ARRAY(SELECT DISTINCT u FROM pg_catalog.unnest(b) u
 				  WHERE u IS DISTINCT FROM key_principal ORDER BY u);
@@ -208,6 +216,13 @@ BEGIN
 	END IF;
 	IF attributes IS NULL OR pg_catalog.jsonb_typeof(attributes) <> 'object' THEN
 		RAISE EXCEPTION 'attributes must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	-- A key's attributes come before its principal's in hlauth.attribute(), and principals'
+	-- attributes are set by admins only: so are keys'.
+	IF attributes OPERATOR(pg_catalog.<>) '{}' AND NOT admin THEN
+		RAISE EXCEPTION 'permission denied: only hlauth_admin may set a key''s attributes'
+			USING ERRCODE = '42501',
+				  HINT = 'Issue the key without attributes: hlauth.attribute() then answers from the principal''s.';
 	END IF;
 	IF hlauth.scopes_count(scopes) = 0 THEN
 		RAISE EXCEPTION 'an API key needs at least one scope' USING ERRCODE = '22023';
