@@ -41,6 +41,7 @@
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -470,6 +471,8 @@ typedef struct KeyEntry
 	int			nbound;			/* other principals that bound the key (bounded_by) */
 	pg_uuid_t  *bound;			/* ... their ids */
 	bool		own_xact;		/* written by this backend's transaction: read it again */
+	LocalTransactionId xact_only;	/* valid only in this transaction (filled in parallel
+									 * mode, from its snapshot); 0: in any */
 	Jsonb	   *attributes;		/* a jsonb object; NULL for none */
 	bool		revoked;
 	TimestampTz expires_at;		/* DT_NOEND when none */
@@ -592,6 +595,13 @@ key_load(KeyEntry *e)
 	e->found = HeapTupleIsValid(tup);
 	e->loaded_at = GetCurrentTimestamp();
 	e->own_xact = false;
+
+	/*
+	 * In parallel mode the row was read under the transaction's snapshot, which in
+	 * REPEATABLE READ may predate a revocation whose invalidation this backend has already
+	 * processed: such an entry serves this transaction only (src/rbac.c does the same).
+	 */
+	e->xact_only = IsInParallelMode() ? MyProc->lxid : InvalidLocalTransactionId;
 	if (e->found)
 	{
 		bool		isnull;
@@ -693,6 +703,14 @@ key_lookup(const char *id)
 	e = (KeyEntry *) hash_search(key_cache, key_id, HASH_ENTER, &found);
 	if (found && !e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US)
 		found = false;			/* an unknown id is remembered only briefly */
+	/* Filled in parallel mode by an earlier transaction: read it again (freed below). */
+	if (found && e->xact_only != InvalidLocalTransactionId && e->xact_only != MyProc->lxid)
+	{
+		if (e->found)
+			e->own_xact = true;
+		else
+			found = false;
+	}
 	if (found && e->found && e->own_xact)
 	{
 		/* Written by this backend's transaction, then or now: read it again. */

@@ -78,7 +78,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(30);
+SELECT plan(32);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -305,5 +305,16 @@ SELECT lives_ok($$SELECT hlauth.issue_api_key(tk.id('N'), tk.id('A'), 'contacts.
 	'3: ... and issues keys without them');
 COMMIT;
 RESET ROLE;
+-- ... nor take over an admin's key attributes by rotating the key (a fifth pass).
+INSERT INTO tk.keys VALUES ('y gold', hlauth.issue_api_key(tk.id('Y'), tk.id('A'), 'contacts.write', attributes => '{"tier": "gold"}'));
+SET ROLE tk_app;
+BEGIN;
+SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'n'));
+SELECT throws_ok($$SELECT hlauth.rotate_api_key(tk.key_id('y gold'), '0')$$, '42501',
+	'permission denied: only hlauth_admin may rotate a key that has attributes',
+	'3: a principal cannot rotate a key with attributes (the successor would hand them over)');
+COMMIT;
+RESET ROLE;
+SELECT ok(hlauth.rotate_api_key(tk.key_id('y gold'), '0') LIKE 'hlk_live_%', '3: ... an admin can');
 
 SELECT * FROM finish();

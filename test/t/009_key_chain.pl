@@ -74,5 +74,42 @@ $node->safe_psql('hl', "SELECT hlauth.revoke_grant(id) FROM hlauth.grants WHERE 
 is(as_app("SELECT '[' || hlauth.scopes()::text || ']' FROM (SELECT hlauth.authenticate('$key_x2')) a"), '[]',
 	"after M's demotion it authenticates with no scopes");
 
+# A revoked key is not brought back by a parallel query. Found by a fifth red-team pass: in
+# parallel mode the key cache read the key under the transaction's snapshot; in a
+# REPEATABLE READ transaction older than a revocation, hlauth.attribute() in the leader of
+# a parallel plan refilled the cache with the row as it was before, after the revocation's
+# invalidation had been processed, and the revoked key authenticated in that backend's
+# later transactions. Such an entry now serves its own transaction only.
+$node->safe_psql('hl', qq{
+CREATE TABLE big AS SELECT g FROM generate_series(1, 200000) g;
+GRANT SELECT ON big TO kc_app;
+ANALYZE big;
+CREATE FUNCTION try_auth(k text) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+	PERFORM hlauth.authenticate(k);
+	RETURN 'accepted';
+EXCEPTION WHEN invalid_authorization_specification THEN
+	RETURN SQLSTATE;
+END
+\$\$;
+GRANT EXECUTE ON FUNCTION try_auth(text) TO kc_app;
+});
+my $key_r = $node->safe_psql('hl', "SELECT hlauth.issue_api_key('$X', '$A', 'contacts.write')");
+my $rr = $node->background_psql('hl', extra_params => [ '-U', 'kc_app' ]);
+$rr->query_safe('SET max_parallel_workers_per_gather = 2');
+$rr->query_safe('SET parallel_setup_cost = 0');
+$rr->query_safe('SET parallel_tuple_cost = 0');
+$rr->query_safe('SET min_parallel_table_scan_size = 0');
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+is($rr->query_safe("SELECT try_auth('$key_r')"), 'accepted', 'the key authenticates before its revocation');
+$node->safe_psql('hl', qq{SELECT hlauth.revoke_api_key(hlauth.api_key_id('$key_r'::hlauth.apikey), 'compromised')});
+like($rr->query_safe(q{EXPLAIN (COSTS OFF) SELECT hlauth.attribute('x'), c FROM (SELECT count(*) c FROM big) s}),
+	qr/Gather/, 'the query below runs in parallel');
+$rr->query_safe(q{SELECT hlauth.attribute('x'), c FROM (SELECT count(*) c FROM big) s});
+$rr->query_safe('COMMIT');
+is($rr->query_safe("SELECT try_auth('$key_r')"), '28000',
+	'after a parallel query under the old snapshot, the revoked key is refused in the next transaction');
+$rr->quit;
+
 $node->stop;
 done_testing();

@@ -299,6 +299,12 @@ BEGIN
 					  HINT = 'Nobody can mint a key with scopes they do not hold themselves; hlauth_admin can rotate any key.';
 		END IF;
 	END IF;
+	-- The successor keeps the key's attributes, which only an admin may set: so only an
+	-- admin may hand out a key that has any.
+	IF old.attributes OPERATOR(pg_catalog.<>) '{}' AND NOT admin THEN
+		RAISE EXCEPTION 'permission denied: only hlauth_admin may rotate a key that has attributes'
+			USING ERRCODE = '42501';
+	END IF;
 	IF old.revoked_at IS NOT NULL OR old.rotated_to IS NOT NULL
 	   OR (old.expires_at IS NOT NULL AND old.expires_at <= pg_catalog.now()) THEN
 		RAISE EXCEPTION 'API key % cannot be rotated: it is revoked, expired or already rotated', key_id
