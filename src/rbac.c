@@ -1093,20 +1093,40 @@ HlPrincipalAt(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScope
 {
 	const HlScopes *memo = principal_at_memo(principal, tenant, asked, path, access);
 	HlScopes   *result;
+	int			attempt;
 
 	if (memo != NULL)
 	{
 		*granted = memo;
 		return HL_AT_OK;
 	}
-	*access = NULL;
-	if (!HlTenantResolve(tenant, path))
-		return HL_AT_NO_TENANT;
-	if (!path->active)
-		return HL_AT_TENANT_INACTIVE;
-	if (!HlPrincipalActive(principal))
-		return HL_AT_PRINCIPAL_SUSPENDED;
-	result = HlScopesIntersect(HlExpandScopes(asked), HlEffectiveScopes(principal, tenant));
+
+	/*
+	 * The tenant's path is resolved first and the principal and its grants read after: an
+	 * invalidation processed in between (opening the next table) may mean the path is
+	 * already stale, a tenant suspended meanwhile. Then the whole answer is worked out again
+	 * (and only an answer worked out without any change in between is remembered).
+	 */
+	for (attempt = 0;; attempt++)
+	{
+		uint64		before = HlTenantsGeneration() + rbac_inval_count;
+
+		*access = NULL;
+		if (!HlTenantResolve(tenant, path))
+			return HL_AT_NO_TENANT;
+		if (!path->active)
+			return HL_AT_TENANT_INACTIVE;
+		if (!HlPrincipalActive(principal))
+			return HL_AT_PRINCIPAL_SUSPENDED;
+		result = HlScopesIntersect(HlExpandScopes(asked), HlEffectiveScopes(principal, tenant));
+		if (HlTenantsGeneration() + rbac_inval_count == before)
+			break;
+		if (attempt >= 3)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("hlauth's tenants and grants kept changing while a principal was being checked"),
+					 errhint("Try again.")));
+	}
 	*access = principal_at_remember(principal, tenant, asked, result, path);
 	*granted = result;
 	return HL_AT_OK;
