@@ -163,6 +163,12 @@ command_risk(Node *parsetree, RangeVar **target)
 							risk = column_def_risk(castNode(ColumnDef, cmd->def));
 							break;
 						case AT_AddInherit:
+							/* ALTER TABLE child INHERIT <protected parent> */
+							if (relation_is_protected(castNode(RangeVar, cmd->def)))
+							{
+								*target = castNode(RangeVar, cmd->def);
+								return "a child table with rows of its own (they would show as any tenant's rows; create children with CREATE TABLE ... INHERITS)";
+							}
 							risk = "a parent table (every tenant's rows would be read through it)";
 							break;
 						case AT_AttachPartition:
@@ -172,6 +178,13 @@ command_risk(Node *parsetree, RangeVar **target)
 								*target = castNode(PartitionCmd, cmd->def)->name;
 								return "a parent table (every tenant's rows would be read through it)";
 							}
+							/* ALTER TABLE <protected parent> ATTACH PARTITION x */
+							risk = "a partition with rows of its own (they would show as any tenant's rows; create partitions with CREATE TABLE ... PARTITION OF)";
+							break;
+						case AT_DetachPartition:
+						case AT_DetachPartitionFinalize:
+							/* refused after the fact otherwise, too late for CONCURRENTLY */
+							risk = "detaching a partition (DETACH ... CONCURRENTLY commits before hlauth could refuse it)";
 							break;
 						default:
 							break;

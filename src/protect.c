@@ -12,6 +12,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -219,6 +220,31 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid)),
 				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
+
+	/*
+	 * A partition key expression runs over every tenant's rows (routing each insert, checking
+	 * a default partition's rows when a partition is added): like an expression index, an
+	 * owner's table with one needs an hlauth_admin's review. (protect_impl refuses the other
+	 * kinds of such code; new partitions come through here too.)
+	 */
+	if (!is_admin)
+	{
+		tup = SearchSysCache1(PARTRELID, ObjectIdGetDatum(relid));
+		if (HeapTupleIsValid(tup))
+		{
+			bool		isnull;
+
+			(void) SysCacheGetAttr(PARTRELID, tup, Anum_pg_partitioned_table_partexprs, &isnull);
+			ReleaseSysCache(tup);
+			if (!isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: table %s has a partition key expression",
+								get_rel_name(relid)),
+						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
+						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
+		}
+	}
 
 	for (i = 0; i < 5; i++)
 	{

@@ -185,7 +185,7 @@ CREATE TABLE trh.copied (account_id uuid, email text);
 SELECT current_setting('data_directory') || '/pgtap_threats_rls_copy.csv' AS copyfile \gset
 COPY (SELECT trh.acct('A') AS account_id, 'copy@x'::text AS email) TO :'copyfile';
 
-SELECT plan(75);
+SELECT plan(82);
 
 -- ---------------------------------------------------------------------------
 -- Preconditions
@@ -248,6 +248,49 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- Found by a red-team pass: the owner moved a protected table away from its name by
+-- renaming its schema; filled a table of its own with rows under tenant B and made it a
+-- child or a partition of a protected table (B then saw them as its own); and gave a table
+-- a partition key expression of its own, which saw every tenant's rows.
+RESET ROLE;
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO tr_owner', current_database()); END $$;
+SET ROLE tr_owner;
+SELECT throws_like('ALTER SCHEMA tr RENAME TO tr_moved', '%is protected by hlauth%',
+	'7: the owner (with CREATE on the database) cannot move a protected table away from its name by renaming its schema');
+RESET ROLE;
+DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM tr_owner', current_database()); END $$;
+SET ROLE tr_owner;
+CREATE TABLE tr.filled (id bigint, account_id uuid, email text, note text);
+INSERT INTO tr.filled VALUES (99, trh.acct('B'), 'forged@x', 'forged');
+SELECT throws_ok('ALTER TABLE tr.filled INHERIT tr.contacts', '42501', NULL,
+	'7: the owner cannot make a table of its own, with rows, a child of a protected table');
+CREATE TABLE tr.parted_p (account_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (account_id, id))
+	PARTITION BY LIST (account_id);
+SET client_min_messages = error;
+SELECT hlauth.protect('tr.parted_p');
+SET client_min_messages = warning;
+CREATE TABLE tr.parted_fill (account_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (account_id, id));
+INSERT INTO tr.parted_fill VALUES (trh.acct('B'), 1);
+SELECT throws_ok(format('ALTER TABLE tr.parted_p ATTACH PARTITION tr.parted_fill FOR VALUES IN (%L)', trh.acct('B')),
+	'42501', NULL, '7: the owner cannot attach a table of its own, with rows, to a protected partitioned table');
+SELECT lives_ok(format('CREATE TABLE tr.parted_a PARTITION OF tr.parted_p FOR VALUES IN (%L)', trh.acct('A')),
+	'7: ... it creates partitions with CREATE TABLE ... PARTITION OF');
+SELECT throws_ok('ALTER TABLE tr.parted_p DETACH PARTITION tr.parted_a', '42501',
+	'permission denied: detaching a partition (DETACH ... CONCURRENTLY commits before hlauth could refuse it) on table "parted_p", protected by hlauth',
+	'7: the owner cannot detach a partition of a protected table (refused before it runs, CONCURRENTLY too)');
+CREATE TABLE tr.ledger (account_id uuid NOT NULL, id int NOT NULL, email text)
+	PARTITION BY LIST (tr.seen_text(account_id, email));
+SELECT throws_ok($$SELECT hlauth.protect('tr.ledger')$$, '42501',
+	'permission denied: table ledger has a partition key expression',
+	'7: the owner cannot protect a table with a partition key expression of its own');
+CREATE TABLE tr.parted_q (account_id uuid NOT NULL, id int NOT NULL, email text) PARTITION BY LIST (account_id);
+CREATE INDEX ON tr.parted_q (account_id);
+SET client_min_messages = error;
+SELECT hlauth.protect('tr.parted_q');
+SET client_min_messages = warning;
+SELECT throws_ok(format('CREATE TABLE tr.parted_sub PARTITION OF tr.parted_q FOR VALUES IN (%L) PARTITION BY LIST (tr.seen_text(account_id, email))', trh.acct('B')),
+	'42501', NULL, '7: ... nor add a partition with one to a protected table');
 
 -- Moving the protected table away from the name the application uses, so that an
 -- unprotected look-alike can take that name and collect every tenant's new rows.

@@ -790,15 +790,18 @@ GRANT EXECUTE ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) TO hl
 COMMENT ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) IS 'Retention: drops the daily audit partitions whose day ended before older_than and whose records are all sealed; returns their names (hlauth_admin)';
 
 -- The protection of a protected table does not include its audit triggers: audit() and
--- unaudit() change those (hlauth_guard_audit guards them), not the protection. Same
--- fingerprint as 0.1.0's otherwise; the stored fingerprints are recomputed with it.
+-- unaudit() change those (hlauth_guard_audit guards them), not the protection. And its name
+-- is its schema's name, not the schema's OID: ALTER SCHEMA ... RENAME moved a protected
+-- table away from its name, for an unprotected look-alike in a new schema of that name (a
+-- red-team pass). Otherwise 0.1.0's fingerprint; the stored fingerprints are recomputed.
 CREATE OR REPLACE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
 	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT concat_ws(' | ',
 		-- its name (a renamed table could be replaced by an unprotected one) and RLS flags
-		(SELECT c.relnamespace::text || '.' || quote_ident(c.relname) || ':' ||
+		(SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ':' ||
 				c.relrowsecurity::text || '/' || c.relforcerowsecurity::text
-		   FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl),
+		   FROM pg_class c JOIN pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		  WHERE c.oid OPERATOR(pg_catalog.=) tbl),
 		-- its parents (made a child of another table, its rows would be read through that one)
 		(SELECT 'inherits:' || string_agg(i.inhparent::oid::text, ',' ORDER BY i.inhparent)
 		   FROM pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl),
