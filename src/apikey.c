@@ -416,10 +416,11 @@ hlauth_generate_api_key(PG_FUNCTION_ARGS)
 	char		out[HLA_APIKEY_MAX_LEN + 1];
 	int			len;
 	text	   *result;
+	const char *prefix = key_prefix();	/* (before the secret exists: it may fail) */
 
 	random_base62(id, sizeof(id));
 	random_base62(secret, sizeof(secret));
-	len = hla_apikey_compose(key_prefix(), strlen(key_prefix()), id, secret, out, sizeof(out));
+	len = hla_apikey_compose(prefix, strlen(prefix), id, secret, out, sizeof(out));
 	hla_cleanse(secret, sizeof(secret));
 	if (len < 0)
 		elog(ERROR, "hlauth: could not compose an API key");
@@ -701,25 +702,25 @@ key_lookup(const char *id)
 	if (key_cache == NULL || key_cache_stale || hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
 		key_cache_reset();
 	e = (KeyEntry *) hash_search(key_cache, key_id, HASH_ENTER, &found);
-	if (found && !e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US)
-		found = false;			/* an unknown id is remembered only briefly */
-	/* Filled in parallel mode by an earlier transaction: read it again (freed below). */
-	if (found && e->xact_only != InvalidLocalTransactionId && e->xact_only != MyProc->lxid)
+	/*
+	 * Read it again when the entry cannot be trusted here: an unknown id is remembered only
+	 * briefly, a row this backend's transaction wrote may still roll back, and an entry
+	 * filled in parallel mode serves that transaction only.
+	 */
+	if (found &&
+		((!e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US) ||
+		 (e->found && e->own_xact) ||
+		 (e->xact_only != InvalidLocalTransactionId && e->xact_only != MyProc->lxid)))
 	{
 		if (e->found)
-			e->own_xact = true;
-		else
-			found = false;
-	}
-	if (found && e->found && e->own_xact)
-	{
-		/* Written by this backend's transaction, then or now: read it again. */
-		pfree(e->stored);
-		pfree(e->scopes);
-		if (e->attributes)
-			pfree(e->attributes);
-		if (e->bound)
-			pfree(e->bound);
+		{
+			pfree(e->stored);
+			pfree(e->scopes);
+			if (e->attributes)
+				pfree(e->attributes);
+			if (e->bound)
+				pfree(e->bound);
+		}
 		found = false;
 	}
 	if (!found)
@@ -965,7 +966,9 @@ authenticate_key(FunctionCallInfo fcinfo)
 	HlTenantPath path;
 	const HlScopes *granted = NULL;
 	const ArrayType *access = NULL;
+	const char *prefix;
 
+	HlRefuseRestrictedOperation();
 	HlRefuseBypassRoles();
 
 	/*
@@ -985,8 +988,8 @@ authenticate_key(FunctionCallInfo fcinfo)
 	/* Garbage, typos and other environments' keys never reach a table. */
 	if (len > HLA_APIKEY_MAX_LEN || hla_apikey_parse(str, len, &k) != HLA_APIKEY_OK)
 		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
-	if (k.prefix_len != strlen(key_prefix()) ||
-		memcmp(k.prefix, key_prefix(), k.prefix_len) != 0)
+	prefix = key_prefix();
+	if (k.prefix_len != strlen(prefix) || memcmp(k.prefix, prefix, k.prefix_len) != 0)
 		authentication_failed(HL_AUTHFAIL_WRONG_PREFIX, NULL);
 
 	e = key_lookup(k.id);

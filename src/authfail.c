@@ -102,11 +102,6 @@ flush_at_exit(int code, Datum arg)
 }
 
 void
-HlAuthFailInit(void)
-{
-}
-
-void
 HlAuthFailDefineGucs(void)
 {
 	DefineCustomIntVariable("hlauth.auth_failure_event_interval",

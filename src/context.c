@@ -621,8 +621,6 @@ HlRefuseBypassRoles(void)
 {
 	Oid			role = GetUserId();
 
-	HlRefuseRestrictedOperation();
-
 	if (OidIsValid(role) && role == bypass_checked_role)
 		return;
 

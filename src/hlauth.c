@@ -46,10 +46,8 @@ _PG_init(void)
 {
 	HlContextInit();
 	HlTenantsInit();
-	HlSecretInit();
 	HlRbacInit();
 	HlApiKeyInit();
 	HlAuditInit();
-	HlAuthFailInit();
 	HlEnsureGucs();
 }

@@ -97,7 +97,7 @@ extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tena
 							   const char *token_id, const HlScopes *scopes,
 							   const struct ArrayType *access, const pg_uuid_t *bound,
 							   int nbound);
-/* Refuse (42501) a session role that is a superuser or has BYPASSRLS (and what the next does). */
+/* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
 extern void HlRefuseBypassRoles(void);
 /* Refuse (42501) to establish a context inside a security-restricted operation. */
 extern void HlRefuseRestrictedOperation(void);
@@ -124,7 +124,6 @@ typedef enum HlAuthFailReason
 	HL_AUTHFAIL_NREASONS
 } HlAuthFailReason;
 
-extern void HlAuthFailInit(void);
 extern void HlAuthFailDefineGucs(void);
 
 /*
@@ -153,7 +152,6 @@ extern bool HlSessionRoleIsAdmin(void);
 #define HL_PURPOSE_AUDIT_SEAL		"audit-seal"
 #define HL_PURPOSE_SIGNING_KEYS		"signing-key-encryption"
 
-extern void HlSecretInit(void);
 extern void HlSecretDefineGucs(void);
 
 /*

@@ -1348,8 +1348,7 @@ hlauth_caller_stamp(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random bytes")));
-	s->admin = !InSecurityRestrictedOperation() && HlRoleIsAdmin(GetOuterUserId()) &&
-		HlRoleIsAdmin(GetUserId());
+	s->admin = HlSessionRoleIsAdmin() && HlCurrentRoleIsAdmin();
 	s->lxid = MyProc->lxid;
 	s->live = true;
 	out = (bytea *) palloc(VARHDRSZ + HL_STAMP_LEN);

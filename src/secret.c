@@ -714,11 +714,6 @@ secret_assign_hook(const char *newval, void *extra)
 }
 
 void
-HlSecretInit(void)
-{
-}
-
-void
 HlSecretDefineGucs(void)
 {
 	/*
