@@ -19,6 +19,7 @@ OBJS = \
 	src/context.o \
 	src/protect.o \
 	src/guard.o \
+	src/cascade.o \
 	src/secret.o \
 	src/rbac.o \
 	src/apikey.o \

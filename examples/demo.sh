@@ -32,10 +32,15 @@ if [ "${1:-}" = "--as-cluster-user" ]; then
 		hl_write_secret "$secret" 'hlauth demo cluster secret'
 	fi
 	chmod 600 "$secret"
-	hl_cluster_start "$data" "$DEMO_PORT" "hlauth.secret_file = '$secret'"
+	hl_cluster_start "$data" "$DEMO_PORT" "hlauth.secret_file = '$secret'" "session_preload_libraries = 'hlauth'"
 	# A cluster made by an earlier run, before the demo had a secret, gets it now.
 	if ! grep -q '^hlauth\.secret_file' "$data/postgresql.conf"; then
 		echo "hlauth.secret_file = '$secret'" >>"$data/postgresql.conf"
+		pg_ctl -D "$data" reload >/dev/null
+	fi
+	# hlauth preloaded, as docs/getting-started.md recommends (an earlier run's cluster gets it now).
+	if ! grep -q '^session_preload_libraries' "$data/postgresql.conf"; then
+		echo "session_preload_libraries = 'hlauth'" >>"$data/postgresql.conf"
 		pg_ctl -D "$data" reload >/dev/null
 	fi
 	# A cluster made by an earlier run keeps the port it was made with.

@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
@@ -211,6 +212,22 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("hlauth_internal.guard_ddl_start() must be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
+
+	/* Even an admin may not hand a protected table to a non-admin where hlauth is not preloaded. */
+	if (IsA(trigdata->parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) trigdata->parsetree;
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_ChangeOwner && relation_is_protected(stmt->relation))
+				HlRequirePreloadForOwner(RangeVarGetRelid(stmt->relation, NoLock, false),
+										 get_rolespec_oid(cmd->newowner, false));
+		}
+	}
 
 	if (HlCurrentRoleIsAdmin())
 		PG_RETURN_VOID();

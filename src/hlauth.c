@@ -49,5 +49,6 @@ _PG_init(void)
 	HlRbacInit();
 	HlApiKeyInit();
 	HlAuditInit();
+	HlCascadeInit();
 	HlEnsureGucs();
 }

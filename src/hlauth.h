@@ -76,6 +76,14 @@ extern const char *HlTenantKindName(HlTenantKind kind);
 extern void *HlTenantsEntryFor(const pg_uuid_t *tenant, uint64 *build);
 extern void HlTenantsUseEntry(void *entry, uint64 build);
 
+/* ---- cascade.c: forced row-level security inside referential actions ---- */
+
+extern void HlCascadeInit(void);
+/* Is hlauth in shared_preload_libraries or session_preload_libraries? */
+extern bool HlPreloaded(void);
+/* Refuse (55000) to protect a table owned by a non-admin unless hlauth is preloaded. */
+extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
+
 /* ---- context.c: the principal context ---- */
 
 extern void HlContextInit(void);

@@ -85,6 +85,29 @@ hlauth_require_context_trigger(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+/*
+ * A table owned by a role that is not an hlauth admin is protected only where hlauth is
+ * preloaded: PostgreSQL switches forced row-level security off for the owner inside
+ * foreign-key actions, and only hlauth's hooks (cascade.c) keep the owner's code there
+ * under it, in the sessions that have loaded hlauth. The owner's own sessions must have.
+ */
+void
+HlRequirePreloadForOwner(Oid relid, Oid owner)
+{
+	if (HlRoleIsAdmin(owner) || HlPreloaded())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("hlauth must be preloaded to protect table \"%s\", owned by role \"%s\", which is not an hlauth admin",
+					get_rel_name(relid), GetUserNameFromId(owner, false)),
+			 errdetail("PostgreSQL switches forced row-level security off for a table's owner inside "
+					   "foreign-key actions; hlauth keeps the owner's code there under row-level "
+					   "security only in sessions that have loaded it."),
+			 errhint("Add hlauth to session_preload_libraries (ALTER SYSTEM or ALTER DATABASE ... SET "
+					 "session_preload_libraries = 'hlauth') and reconnect, or have an hlauth_admin "
+					 "own the table.")));
+}
+
 /* Is the role a superuser or a member of hlauth_admin? */
 bool
 HlRoleIsAdmin(Oid role)
@@ -220,6 +243,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid)),
 				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
+	HlRequirePreloadForOwner(relid, owner);
 
 	/*
 	 * A partition key expression runs over every tenant's rows (routing each insert, checking

@@ -54,7 +54,10 @@ export HL_SECRET_FIXTURES=$TMP/secret-fixtures
 	mkdir -p directory
 	ln -sfn "$DATA/hlauth_secret_regress" link-into-data   # sql/secret.sql writes the target
 ) || hl_die "could not write the secret fixtures"
-hl_cluster_start "$DATA" "$PORT" "hlauth.secret_file = '$SECRET'"
+# hlauth preloaded, as docs/getting-started.md configures it: protect() needs it for tables
+# owned by roles that are not hlauth admins (test/pgtap/threats_cascade.sql). The TAP tests'
+# own clusters load hlauth on first use, the other way it runs.
+hl_cluster_start "$DATA" "$PORT" "hlauth.secret_file = '$SECRET'" "session_preload_libraries = 'hlauth'"
 trap 'hl_cluster_stop "$DATA"' EXIT
 export PGHOST=$DATA PGPORT=$PORT PGUSER=postgres
 export PATH="$HL_PGBIN:$PATH"

@@ -1,0 +1,296 @@
+-- test/pgtap/threats_cascade.sql
+-- THREATS.md line 7, inside foreign-key actions. PostgreSQL runs a foreign key's checks and
+-- actions as the owner of the table they query, with forced row-level security switched off,
+-- and every trigger, default, check, domain or index expression that fires in there inherits
+-- that. The attacker, fc_owner, owns the protected table fc.p (tenants A and B) and tables of
+-- its own; it is an application role (member of hlauth_trusted, not an admin, no BYPASSRLS).
+-- From code inside an ON DELETE / ON UPDATE action of a table of its own, it must see no
+-- more of fc.p than its context allows. Foreign keys between protected tables keep working.
+-- This needs hlauth preloaded (the test cluster sets session_preload_libraries); the last
+-- section shows protect() refusing a non-admin's table without it.
+
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fc_owner') THEN
+		CREATE ROLE fc_owner NOLOGIN;
+	END IF;
+	ALTER ROLE fc_owner NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT NOLOGIN NOBYPASSRLS;
+	ALTER ROLE fc_owner RESET ALL;
+END
+$$;
+GRANT hlauth_trusted TO fc_owner;
+
+CREATE SCHEMA fch;
+GRANT USAGE ON SCHEMA fch TO PUBLIC;
+CREATE FUNCTION fch.acct(name text) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE name
+		WHEN 'G' THEN 'e1000000-0000-4000-8000-0000000000a0'::uuid
+		WHEN 'A' THEN 'e1000000-0000-4000-8000-00000000000a'::uuid
+		WHEN 'B' THEN 'e1000000-0000-4000-8000-00000000000b'::uuid
+	END
+$$;
+CREATE FUNCTION fch.login(name text) RETURNS void LANGUAGE sql AS $$
+	SELECT hlauth.set_principal('e1000000-0000-4000-8000-0000000000f1', fch.acct(name), 'contacts.read')
+$$;
+DO $$
+BEGIN
+	PERFORM hlauth.create_tenant('agency', NULL, 'fc agency', fch.acct('G'));
+	PERFORM hlauth.create_tenant('account', fch.acct('G'), 'fc A', fch.acct('A'));
+	PERFORM hlauth.create_tenant('account', fch.acct('G'), 'fc B', fch.acct('B'));
+	PERFORM hlauth.register_permission('contacts.read', 'read contacts');
+	PERFORM hlauth.grant_role('e1000000-0000-4000-8000-0000000000f1',
+							  hlauth.create_role('fc contacts', 'contacts.read'), fch.acct('G'));
+END
+$$;
+
+CREATE SCHEMA fc AUTHORIZATION fc_owner;
+SET ROLE fc_owner;
+-- The protected table with every tenant's secrets.
+CREATE TABLE fc.p (id int PRIMARY KEY, account_id uuid NOT NULL, secret text NOT NULL);
+CREATE INDEX ON fc.p (account_id);
+-- Protected tables with foreign keys between them (the legitimate use).
+CREATE TABLE fc.q (account_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (account_id, id));
+CREATE TABLE fc.c (account_id uuid NOT NULL, id int PRIMARY KEY, q_id int,
+	FOREIGN KEY (account_id, q_id) REFERENCES fc.q ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE TABLE fc.n (account_id uuid NOT NULL, id int PRIMARY KEY, q_id int,
+	FOREIGN KEY (account_id, q_id) REFERENCES fc.q ON DELETE SET NULL (q_id));
+CREATE TABLE fc.r (account_id uuid NOT NULL, id int PRIMARY KEY, q_id int,
+	FOREIGN KEY (account_id, q_id) REFERENCES fc.q);
+CREATE TABLE fc.cp (account_id uuid NOT NULL, id int NOT NULL, q_id int,
+	FOREIGN KEY (account_id, q_id) REFERENCES fc.q ON DELETE CASCADE) PARTITION BY LIST (account_id);
+CREATE TABLE fc.cp_a PARTITION OF fc.cp FOR VALUES IN ('e1000000-0000-4000-8000-00000000000a');
+CREATE TABLE fc.cp_b PARTITION OF fc.cp FOR VALUES IN ('e1000000-0000-4000-8000-00000000000b');
+CREATE INDEX ON fc.q (account_id);
+CREATE INDEX ON fc.c (account_id);
+CREATE INDEX ON fc.n (account_id);
+CREATE INDEX ON fc.r (account_id);
+CREATE INDEX ON fc.cp (account_id);
+SET client_min_messages = error;
+DO $$
+BEGIN
+	PERFORM hlauth.protect('fc.p');
+	PERFORM hlauth.protect('fc.q');
+	PERFORM hlauth.protect('fc.c');
+	PERFORM hlauth.protect('fc.n');
+	PERFORM hlauth.protect('fc.r');
+	PERFORM hlauth.protect('fc.cp');
+END
+$$;
+SET client_min_messages = warning;
+
+-- The owner's own, unprotected tables: y is referenced; each x* references it with an action.
+CREATE TABLE fc.y (id int PRIMARY KEY);
+CREATE TABLE fc.loot (v text);
+-- what the owner's code saw of fc.p, as one string
+CREATE FUNCTION fc.seen() RETURNS text LANGUAGE sql AS $$
+	SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM fc.loot
+$$;
+
+-- (a) a PL/pgSQL BEFORE DELETE trigger on a table with ON DELETE CASCADE
+CREATE TABLE fc.xa (id int PRIMARY KEY, y_id int REFERENCES fc.y ON DELETE CASCADE);
+CREATE FUNCTION fc.grab_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO fc.loot SELECT secret FROM fc.p;
+	RETURN OLD;
+END
+$$;
+CREATE TRIGGER grab BEFORE DELETE ON fc.xa FOR EACH ROW EXECUTE FUNCTION fc.grab_trigger();
+
+-- (b) the same through a SECURITY DEFINER function of the owner
+CREATE TABLE fc.xb (id int PRIMARY KEY, y_id int REFERENCES fc.y ON DELETE CASCADE);
+CREATE FUNCTION fc.grab_definer() RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog AS $$ INSERT INTO fc.loot SELECT secret FROM fc.p $$;
+CREATE FUNCTION fc.grab_trigger_b() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM fc.grab_definer();
+	RETURN OLD;
+END
+$$;
+CREATE TRIGGER grab BEFORE DELETE ON fc.xb FOR EACH ROW EXECUTE FUNCTION fc.grab_trigger_b();
+
+-- (c) an SQL function as the default ON DELETE SET DEFAULT puts in
+CREATE FUNCTION fc.grab_default() RETURNS int LANGUAGE sql AS $$
+	INSERT INTO fc.loot SELECT secret FROM fc.p;
+	SELECT NULL::int;
+$$;
+CREATE TABLE fc.xc (id int PRIMARY KEY, y_id int DEFAULT fc.grab_default() REFERENCES fc.y ON DELETE SET DEFAULT);
+
+-- (d) a built-in function that runs a query (query_to_xml) in that default: the secrets
+-- would come back in the error casting them to int
+CREATE TABLE fc.xd (id int PRIMARY KEY,
+	y_id int DEFAULT (query_to_xml('SELECT secret FROM fc.p', true, false, '')::text)::int
+		REFERENCES fc.y ON DELETE SET DEFAULT);
+
+-- (e) table_to_xml() in a CHECK constraint, on ON UPDATE CASCADE
+CREATE TABLE fc.xe (id int PRIMARY KEY, y_id int REFERENCES fc.y ON UPDATE CASCADE,
+	CHECK (y_id IS NULL OR position('B-secret' IN table_to_xml('fc.p', true, false, '')::text) = 0));
+
+-- (f) a rule on the referencing table (which references a table of its own: the rule is
+-- refused whether rows are deleted or not)
+CREATE TABLE fc.yf (id int PRIMARY KEY);
+CREATE TABLE fc.xf (id int PRIMARY KEY, y_id int REFERENCES fc.yf ON DELETE CASCADE);
+CREATE RULE grab AS ON DELETE TO fc.xf DO ALSO INSERT INTO fc.loot SELECT secret FROM fc.p;
+
+-- (g) an index expression, on ON UPDATE CASCADE (an error tells whether it saw B's secret)
+CREATE FUNCTION fc.grab_index(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	n bigint;
+BEGIN
+	-- dynamic SQL: planned at each call, where the call runs
+	EXECUTE 'SELECT count(*) FROM fc.p WHERE secret = ''B-secret''' INTO n;
+	IF n > 0 THEN
+		RAISE EXCEPTION 'index expression saw B-secret';
+	END IF;
+	RETURN v;
+END
+$$;
+CREATE TABLE fc.xg (id int PRIMARY KEY, y_id int REFERENCES fc.y ON UPDATE CASCADE);
+CREATE INDEX ON fc.xg (fc.grab_index(y_id));
+
+-- (h) a domain's check, on ON UPDATE CASCADE
+CREATE FUNCTION fc.grab_domain(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'INSERT INTO fc.loot SELECT secret FROM fc.p';
+	RETURN true;
+END
+$$;
+CREATE DOMAIN fc.grabbing_int AS int CHECK (fc.grab_domain(VALUE));
+CREATE TABLE fc.xh (id int PRIMARY KEY, y_id fc.grabbing_int REFERENCES fc.y ON UPDATE CASCADE);
+
+-- (i) a function whose plan PL/pgSQL caches for the session, first run inside the action
+CREATE FUNCTION fc.peek() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN (SELECT coalesce(string_agg(secret, ',' ORDER BY secret), '') FROM fc.p);
+END
+$$;
+CREATE FUNCTION fc.peek_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM fc.peek();
+	RETURN OLD;
+END
+$$;
+CREATE TABLE fc.xi (id int PRIMARY KEY, y_id int REFERENCES fc.y ON DELETE CASCADE);
+CREATE TRIGGER peek BEFORE DELETE ON fc.xi FOR EACH ROW EXECUTE FUNCTION fc.peek_trigger();
+RESET ROLE;
+
+INSERT INTO fc.p VALUES (1, fch.acct('A'), 'A-secret'), (2, fch.acct('B'), 'B-secret');
+INSERT INTO fc.q VALUES (fch.acct('A'), 1), (fch.acct('B'), 2), (fch.acct('A'), 3), (fch.acct('B'), 4), (fch.acct('A'), 5);
+INSERT INTO fc.c VALUES (fch.acct('A'), 10, 1), (fch.acct('B'), 20, 2), (fch.acct('A'), 15, 5);
+INSERT INTO fc.n VALUES (fch.acct('A'), 10, 1), (fch.acct('B'), 20, 2);
+INSERT INTO fc.r VALUES (fch.acct('A'), 10, 3), (fch.acct('B'), 20, 4);
+INSERT INTO fc.cp VALUES (fch.acct('A'), 10, 1), (fch.acct('B'), 20, 2);
+
+-- Runs one attack as fc_owner, in a subtransaction that is rolled back: a row in fc.y and
+-- (and fc.yf) and in table tbl referencing it, then stmt against fc.y (acting as tenant A when as_a).
+-- Returns what the owner's code saw (fc.seen()) or the SQLSTATE it failed with.
+CREATE FUNCTION fch.attack(tbl text, stmt text, as_a boolean) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+BEGIN
+	BEGIN
+		SET LOCAL ROLE fc_owner;
+		DELETE FROM fc.loot;
+		INSERT INTO fc.y VALUES (1);
+		INSERT INTO fc.yf VALUES (1);
+		EXECUTE format('INSERT INTO %s (id, y_id) VALUES (1, 1)', tbl);
+		IF as_a THEN
+			PERFORM fch.login('A');
+		END IF;
+		EXECUTE stmt;
+		r := fc.seen();
+		RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'ok';
+	EXCEPTION WHEN OTHERS THEN
+		IF SQLERRM <> 'ok' THEN
+			r := 'error ' || SQLSTATE || CASE WHEN SQLERRM LIKE '%B-secret%' THEN ' showing B-secret' ELSE '' END;
+		END IF;
+	END;
+	RETURN r;
+END
+$$;
+
+SELECT plan(24);
+
+SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
+			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
+			 FROM pg_class c WHERE c.oid = 'fc.p'::regclass),
+	'0: fc.p is protected and owned by fc_owner, which is not an admin');
+
+-- ---------------------------------------------------------------------------
+-- The owner's code inside a referential action sees what its context allows
+-- ---------------------------------------------------------------------------
+SELECT is(fch.attack('fc.xa', 'DELETE FROM fc.y', false), '',
+	'7: an owner''s trigger inside ON DELETE CASCADE sees no rows without a context');
+SELECT is(fch.attack('fc.xa', 'DELETE FROM fc.y', true), 'A-secret',
+	'7: ... and only its own tenant''s rows with one');
+SELECT is(fch.attack('fc.xb', 'DELETE FROM fc.y', true), 'A-secret',
+	'7: ... nor through a SECURITY DEFINER function of its own');
+SELECT is(fch.attack('fc.xc', 'DELETE FROM fc.y', true), 'A-secret',
+	'7: an SQL function in the default of ON DELETE SET DEFAULT sees only its tenant''s rows');
+SELECT is(fch.attack('fc.xd', 'DELETE FROM fc.y', true), 'error 42501',
+	'7: query_to_xml() in that default is refused (42501), not showing B''s rows');
+SELECT is(fch.attack('fc.xe', 'UPDATE fc.y SET id = 2', true), 'error 42501',
+	'7: table_to_xml() in a CHECK constraint, inside ON UPDATE CASCADE, is refused (42501)');
+SELECT is(fch.attack('fc.xf', 'DELETE FROM fc.yf', true), 'error 42501',
+	'7: a rule on the referencing table reading the protected table is refused (42501)');
+SELECT is(fch.attack('fc.xg', 'UPDATE fc.y SET id = 2', true), '',
+	'7: an index expression inside ON UPDATE CASCADE does not see B''s rows');
+SELECT is(fch.attack('fc.xh', 'UPDATE fc.y SET id = 2', true), 'A-secret',
+	'7: a domain check inside ON UPDATE CASCADE sees only its tenant''s rows');
+
+SELECT is(fch.attack('fc.xi', 'DELETE FROM fc.y; INSERT INTO fc.loot SELECT fc.peek()', true), 'A-secret',
+	'7: a plan cached inside the action is not reused to read B''s rows after it');
+
+-- ---------------------------------------------------------------------------
+-- Foreign keys between protected tables keep working
+-- ---------------------------------------------------------------------------
+BEGIN;
+SET LOCAL ROLE fc_owner;
+SELECT fch.login('A') \g /dev/null
+SELECT lives_ok($$INSERT INTO fc.c VALUES (fch.acct('A'), 11, 3)$$,
+	'FK: a protected table''s foreign key to another is checked (insert referencing A''s row)');
+SELECT throws_ok($$INSERT INTO fc.c VALUES (fch.acct('A'), 12, 99)$$, '23503', NULL,
+	'FK: ... and a missing row is still refused (23503)');
+SELECT lives_ok($$UPDATE fc.q SET id = 6 WHERE id = 5$$,
+	'FK: A updates a key of fc.q: ON UPDATE CASCADE follows');
+SELECT lives_ok($$DELETE FROM fc.q WHERE id = 1$$,
+	'FK: A deletes its row of fc.q: ON DELETE CASCADE, SET NULL and a partitioned child follow');
+SELECT throws_ok($$DELETE FROM fc.q WHERE id = 3$$, '23503', NULL,
+	'FK: a row referenced without an action cannot be deleted (23503)');
+COMMIT;
+SELECT is((SELECT string_agg(id || ':' || q_id, ',' ORDER BY id) FROM fc.c), '11:3,15:6,20:2',
+	'FK: the cascades changed A''s child rows only');
+SELECT is((SELECT string_agg(id || ':' || coalesce(q_id::text, 'null'), ',' ORDER BY id) FROM fc.n),
+	'10:null,20:2', 'FK: ON DELETE SET NULL set A''s reference to NULL only');
+SELECT is((SELECT string_agg(id::text, ',' ORDER BY id) FROM fc.cp), '20',
+	'FK: the cascade reached the partition of A only');
+
+-- ---------------------------------------------------------------------------
+-- Without hlauth preloaded, a non-admin's table is not protected
+-- ---------------------------------------------------------------------------
+SET ROLE fc_owner;
+CREATE TABLE fc.late (id int PRIMARY KEY, account_id uuid NOT NULL);
+CREATE INDEX ON fc.late (account_id);
+RESET ROLE;
+CREATE TABLE fch.admin_owned (id int PRIMARY KEY, account_id uuid NOT NULL);
+CREATE INDEX ON fch.admin_owned (account_id);
+SET session_preload_libraries = '';
+SET client_min_messages = error;
+SELECT throws_ok($$SELECT hlauth.protect('fc.late')$$, '55000',
+	'hlauth must be preloaded to protect table "late", owned by role "fc_owner", which is not an hlauth admin',
+	'preload: protect() refuses a non-admin''s table when hlauth is not preloaded (55000)');
+SELECT lives_ok($$SELECT hlauth.protect('fch.admin_owned')$$,
+	'preload: ... but protects an admin''s table');
+SELECT throws_ok($$ALTER TABLE fch.admin_owned OWNER TO fc_owner$$, '55000', NULL,
+	'preload: a protected table cannot be handed to a non-admin when hlauth is not preloaded (55000)');
+SET session_preload_libraries = 'pg_stat_statements, $libdir/hlauth';
+SELECT lives_ok($$SELECT hlauth.protect('fc.late')$$,
+	'preload: with hlauth in session_preload_libraries, the table is protected');
+SELECT lives_ok($$ALTER TABLE fch.admin_owned OWNER TO fc_owner$$,
+	'preload: ... and a protected table can change hands');
+RESET session_preload_libraries;
+SET client_min_messages = warning;
+
+SELECT * FROM finish();
