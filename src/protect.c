@@ -9,9 +9,13 @@
  */
 #include "hlauth.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -20,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -106,6 +111,75 @@ HlRequirePreloadForOwner(Oid relid, Oid owner)
 			 errhint("Add hlauth to session_preload_libraries (ALTER SYSTEM or ALTER DATABASE ... SET "
 					 "session_preload_libraries = 'hlauth') and reconnect, or have an hlauth_admin "
 					 "own the table.")));
+}
+
+/* Is the table registered as protected? */
+static bool
+registered(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM hlauth_internal.protected_tables pt "
+							  "WHERE pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hlauth_internal.protected_tables");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * A foreign key of the table (or of one of its partitions or children) with an action (ON
+ * DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT) on a table that is not protected: who
+ * changes that table deletes or rewrites every tenant's rows that reference it, as
+ * PostgreSQL runs the action without row-level security. After protect(), only an
+ * hlauth_admin may add a foreign key (the DDL guard); one made before needs its review too.
+ */
+static void
+refuse_foreign_key_actions(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			rel = lfirst_oid(lc);
+		Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(rel));
+		scan = systable_beginscan(conrel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+			bool		acts;
+
+			if (con->contype != CONSTRAINT_FOREIGN)
+				continue;
+			acts = (con->confupdtype != FKCONSTR_ACTION_NOACTION &&
+					con->confupdtype != FKCONSTR_ACTION_RESTRICT) ||
+				(con->confdeltype != FKCONSTR_ACTION_NOACTION &&
+				 con->confdeltype != FKCONSTR_ACTION_RESTRICT);
+			if (acts && con->confrelid != relid && !list_member_oid(rels, con->confrelid) &&
+				!registered(con->confrelid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: table %s has foreign key %s with an action on table %s, which is not protected",
+								get_rel_name(rel), NameStr(con->conname), get_rel_name(con->confrelid)),
+						 errdetail("Who changes that table would delete or rewrite every tenant's rows that reference it."),
+						 errhint("Protect table %s first, or ask an hlauth_admin to review the foreign key and run hlauth.protect().",
+								 get_rel_name(con->confrelid))));
+		}
+		systable_endscan(scan);
+		table_close(conrel, AccessShareLock);
+	}
 }
 
 /* Is the role a superuser or a member of hlauth_admin? */
@@ -269,6 +343,9 @@ hlauth_protect(PG_FUNCTION_ARGS)
 						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
 		}
 	}
+
+	if (!is_admin)
+		refuse_foreign_key_actions(relid);
 
 	for (i = 0; i < 5; i++)
 	{

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(24);
+SELECT plan(28);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -266,6 +266,34 @@ SELECT is((SELECT string_agg(id || ':' || coalesce(q_id::text, 'null'), ',' ORDE
 	'10:null,20:2', 'FK: ON DELETE SET NULL set A''s reference to NULL only');
 SELECT is((SELECT string_agg(id::text, ',' ORDER BY id) FROM fc.cp), '20',
 	'FK: the cascade reached the partition of A only');
+
+-- ---------------------------------------------------------------------------
+-- A foreign key with an action on an unprotected table would let whoever changes that table
+-- delete or rewrite every tenant's rows: a non-admin cannot protect a table with one
+-- ---------------------------------------------------------------------------
+SET ROLE fc_owner;
+CREATE TABLE fc.t_cascade (id int PRIMARY KEY, account_id uuid NOT NULL,
+	y_id int REFERENCES fc.y ON UPDATE CASCADE);
+CREATE TABLE fc.t_noaction (id int PRIMARY KEY, account_id uuid NOT NULL, y_id int REFERENCES fc.y);
+CREATE TABLE fc.t_parted (id int, account_id uuid NOT NULL, y_id int) PARTITION BY LIST (account_id);
+CREATE TABLE fc.t_parted_a PARTITION OF fc.t_parted (FOREIGN KEY (y_id) REFERENCES fc.y ON DELETE SET NULL)
+	FOR VALUES IN ('e1000000-0000-4000-8000-00000000000a');
+CREATE INDEX ON fc.t_cascade (account_id);
+CREATE INDEX ON fc.t_noaction (account_id);
+CREATE INDEX ON fc.t_parted (account_id);
+SET client_min_messages = error;
+SELECT throws_ok($$SELECT hlauth.protect('fc.t_cascade')$$, '42501',
+	'permission denied: table t_cascade has foreign key t_cascade_y_id_fkey with an action on table y, which is not protected',
+	'7: a non-admin cannot protect a table with ON UPDATE CASCADE from an unprotected table (42501)');
+SELECT throws_ok($$SELECT hlauth.protect('fc.t_parted')$$, '42501', NULL,
+	'7: ... nor one whose partition has ON DELETE SET NULL from one (42501)');
+SELECT lives_ok($$SELECT hlauth.protect('fc.t_noaction')$$,
+	'7: a foreign key without an action does not stand in the way');
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables
+			WHERE relid IN ('fc.t_cascade'::regclass, 'fc.t_parted'::regclass, 'fc.t_parted_a'::regclass)),
+	0::bigint, '7: ... and the refused tables are not protected');
 
 -- ---------------------------------------------------------------------------
 -- Without hlauth preloaded, a non-admin's table is not protected
