@@ -30,6 +30,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
+#include "tcop/dest.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -44,6 +45,9 @@
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
 /*
  * Per FmgrInfo of a wrapped function: whether each active call (innermost in the lowest
@@ -171,7 +175,8 @@ hl_cascade_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 			if (!forced_rls_switched_off(rte))
 				continue;
-			if ((eflags & EXEC_FLAG_SKIP_TRIGGERS) && single_table_tree(rtable))
+			if ((eflags & EXEC_FLAG_SKIP_TRIGGERS) && queryDesc->dest->mydest == DestSPI &&
+				single_table_tree(rtable))
 				break;			/* the referential query itself */
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -188,6 +193,113 @@ hl_cascade_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * The mode matters only while a query is planned and its executor starts: that is where
+ * PostgreSQL decides whether row-level security applies. The query's code (its triggers,
+ * defaults, checks, domains, index expressions, and whatever functions they call, however
+ * long ago their FmgrInfo was set up) runs in ExecutorRun and ExecutorFinish, and there the
+ * mode is switched off, and back on when they return or fail.
+ */
+static void
+call_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+}
+
+static void
+hl_cascade_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+					   bool execute_once)
+{
+	Oid			user;
+	int			sec;
+
+	GetUserIdAndSecContext(&user, &sec);
+	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
+	{
+		call_run(queryDesc, direction, count, execute_once);
+		return;
+	}
+	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		call_run(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(user, sec);
+	}
+	PG_END_TRY();
+}
+
+static void
+call_finish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+}
+
+static void
+hl_cascade_ExecutorFinish(QueryDesc *queryDesc)
+{
+	Oid			user;
+	int			sec;
+
+	GetUserIdAndSecContext(&user, &sec);
+	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
+	{
+		call_finish(queryDesc);
+		return;
+	}
+	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		call_finish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(user, sec);
+	}
+	PG_END_TRY();
+}
+
+static void
+call_end(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+static void
+hl_cascade_ExecutorEnd(QueryDesc *queryDesc)
+{
+	Oid			user;
+	int			sec;
+
+	GetUserIdAndSecContext(&user, &sec);
+	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
+	{
+		call_end(queryDesc);
+		return;
+	}
+	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		call_end(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(user, sec);
+	}
+	PG_END_TRY();
 }
 
 /* Is hlauth in shared_preload_libraries or session_preload_libraries? */
@@ -234,4 +346,10 @@ HlCascadeInit(void)
 	fmgr_hook = hl_fmgr_hook;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = hl_cascade_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = hl_cascade_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = hl_cascade_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = hl_cascade_ExecutorEnd;
 }

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(28);
+SELECT plan(35);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -229,10 +229,10 @@ SELECT is(fch.attack('fc.xb', 'DELETE FROM fc.y', true), 'A-secret',
 	'7: ... nor through a SECURITY DEFINER function of its own');
 SELECT is(fch.attack('fc.xc', 'DELETE FROM fc.y', true), 'A-secret',
 	'7: an SQL function in the default of ON DELETE SET DEFAULT sees only its tenant''s rows');
-SELECT is(fch.attack('fc.xd', 'DELETE FROM fc.y', true), 'error 42501',
-	'7: query_to_xml() in that default is refused (42501), not showing B''s rows');
-SELECT is(fch.attack('fc.xe', 'UPDATE fc.y SET id = 2', true), 'error 42501',
-	'7: table_to_xml() in a CHECK constraint, inside ON UPDATE CASCADE, is refused (42501)');
+SELECT is(fch.attack('fc.xd', 'DELETE FROM fc.y', true), 'error 22P02',
+	'7: query_to_xml() in that default reads only A''s rows (its cast error shows no B-secret)');
+SELECT is(fch.attack('fc.xe', 'UPDATE fc.y SET id = 2', true), '',
+	'7: table_to_xml() in a CHECK constraint, inside ON UPDATE CASCADE, sees no B-secret');
 SELECT is(fch.attack('fc.xf', 'DELETE FROM fc.yf', true), 'error 42501',
 	'7: a rule on the referencing table reading the protected table is refused (42501)');
 SELECT is(fch.attack('fc.xg', 'UPDATE fc.y SET id = 2', true), '',
@@ -242,6 +242,108 @@ SELECT is(fch.attack('fc.xh', 'UPDATE fc.y SET id = 2', true), 'A-secret',
 
 SELECT is(fch.attack('fc.xi', 'DELETE FROM fc.y; INSERT INTO fc.loot SELECT fc.peek()', true), 'A-secret',
 	'7: a plan cached inside the action is not reused to read B''s rows after it');
+
+-- Functions whose FmgrInfo PostgreSQL set up before the action, and calls inside it (a
+-- red-team pass of the first version of the fix, which wrapped only functions set up inside
+-- the action). (j) A cursor declared before, fetched by cursor_to_xml() in a CHECK: the
+-- SQL function's query was planned inside the action.
+SET ROLE fc_owner;
+CREATE FUNCTION fc.srf() RETURNS SETOF text LANGUAGE sql AS $$ SELECT secret FROM fc.p $$;
+CREATE TABLE fc.y1 (id int PRIMARY KEY);
+CREATE TABLE fc.x1 (id int PRIMARY KEY, y_id int REFERENCES fc.y1 ON UPDATE CASCADE);
+INSERT INTO fc.y1 VALUES (1);
+INSERT INTO fc.x1 VALUES (1, 1);
+ALTER TABLE fc.x1 ADD CHECK (cursor_to_xml('c', 1, false, false, '') IS NOT NULL) NOT VALID;
+BEGIN;
+SELECT fch.login('A') \g /dev/null
+DECLARE c CURSOR FOR SELECT fc.srf();
+UPDATE fc.y1 SET id = 2;
+DO $$
+DECLARE
+	r refcursor := 'c';
+	v text;
+	acc text := '';
+BEGIN
+	LOOP
+		FETCH r INTO v;
+		EXIT WHEN NOT FOUND;
+		acc := acc || v || ';';
+	END LOOP;
+	PERFORM set_config('fch.rest', acc, false);
+END
+$$;
+COMMIT;
+RESET ROLE;
+SELECT is(current_setting('fch.rest'), '',
+	'7: a cursor of the owner''s fetched inside the action (cursor_to_xml in a CHECK) leaves no row of B''s');
+
+-- (k) A range type's subtype_diff of the owner's, cached in the type cache, called by a GiST
+-- index inside ON UPDATE CASCADE: its plan, made there, was reused after the action.
+SET ROLE fc_owner;
+CREATE FUNCTION fc.diff(a float8, b float8) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	s text;
+BEGIN
+	IF current_setting('fch.go', true) = '1' THEN
+		SELECT string_agg(secret, ',' ORDER BY secret) INTO s FROM fc.p;
+		PERFORM set_config('fch.diff_saw', coalesce(s, ''), false);
+	END IF;
+	RETURN a - b;
+END
+$$;
+CREATE TYPE fc.fr AS RANGE (subtype = float8, subtype_diff = fc.diff);
+CREATE TABLE fc.y6 (id int PRIMARY KEY);
+CREATE TABLE fc.x6 (id int PRIMARY KEY, y_id int REFERENCES fc.y6 ON UPDATE CASCADE, r fc.fr);
+CREATE INDEX ON fc.x6 USING gist (r);
+INSERT INTO fc.y6 VALUES (1);
+INSERT INTO fc.x6 SELECT g, 1, fc.fr(g, g + 1) FROM generate_series(1, 3000) g;
+BEGIN;
+SET LOCAL fch.go = '1';
+UPDATE fc.y6 SET id = 2;
+SELECT set_config('fch.in_action', current_setting('fch.diff_saw', true), false) \g /dev/null
+COMMIT;
+BEGIN;
+SELECT fch.login('A') \g /dev/null
+SET LOCAL fch.go = '1';
+SELECT fc.diff(1, 0) \g /dev/null
+COMMIT;
+RESET ROLE;
+SELECT is(current_setting('fch.in_action'), '',
+	'7: a range type''s subtype_diff called by GiST inside the action sees no rows without a context');
+SELECT is(current_setting('fch.diff_saw'), 'A-secret',
+	'7: ... and its plan, called again after the action as A, sees only A''s rows');
+
+-- (l) A cast of the owner's, cached by the foreign-key code itself (its comparison of old
+-- and new keys), called inside ON UPDATE CASCADE: its UPDATE rewrote B's rows.
+SET ROLE fc_owner;
+CREATE TYPE fc.mt AS ENUM ('one');
+CREATE FUNCTION fc.mt2int(v fc.mt) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('fch.go', true) = '1' THEN
+		UPDATE fc.p SET secret = secret || '!';
+	END IF;
+	RETURN 1;
+END
+$$;
+CREATE CAST (fc.mt AS int) WITH FUNCTION fc.mt2int(fc.mt) AS IMPLICIT;
+CREATE TABLE fc.k (id int PRIMARY KEY);
+CREATE TABLE fc.y2 (id int PRIMARY KEY);
+CREATE TABLE fc.x2 (id int PRIMARY KEY, y_id int REFERENCES fc.y2 ON UPDATE CASCADE, m fc.mt REFERENCES fc.k);
+INSERT INTO fc.k VALUES (1);
+INSERT INTO fc.y2 VALUES (1);
+INSERT INTO fc.x2 VALUES (1, 1, 'one');
+UPDATE fc.x2 SET id = id;
+BEGIN;
+SELECT fch.login('A') \g /dev/null
+SET LOCAL fch.go = '1';
+UPDATE fc.y2 SET id = 2;
+SELECT fc.mt2int('one') \g /dev/null
+COMMIT;
+RESET ROLE;
+SELECT is((SELECT secret FROM fc.p WHERE account_id = fch.acct('B')), 'B-secret',
+	'7: a cast cached by the foreign-key code, run inside the action and after it, leaves B''s rows alone');
+SELECT ok((SELECT secret LIKE 'A-secret!!%' FROM fc.p WHERE account_id = fch.acct('A')),
+	'7: ... while it changed A''s (inside the action and after it)');
 
 -- ---------------------------------------------------------------------------
 -- Foreign keys between protected tables keep working
@@ -289,6 +391,13 @@ SELECT throws_ok($$SELECT hlauth.protect('fc.t_parted')$$, '42501', NULL,
 	'7: ... nor one whose partition has ON DELETE SET NULL from one (42501)');
 SELECT lives_ok($$SELECT hlauth.protect('fc.t_noaction')$$,
 	'7: a foreign key without an action does not stand in the way');
+SELECT lives_ok($$SELECT hlauth.protect('fc.t_noaction')$$, '7: (protect it again: no change)');
+CREATE TABLE fc.t_late (id int, account_id uuid NOT NULL, y_id int) PARTITION BY LIST (account_id);
+CREATE INDEX ON fc.t_late (account_id);
+SELECT hlauth.protect('fc.t_late') \g /dev/null
+SELECT throws_ok($$CREATE TABLE fc.t_late_b PARTITION OF fc.t_late (FOREIGN KEY (y_id) REFERENCES fc.y ON DELETE CASCADE)
+	FOR VALUES IN ('e1000000-0000-4000-8000-00000000000b')$$, '42501', NULL,
+	'7: ... nor create a partition with one under a protected table (42501)');
 SET client_min_messages = warning;
 RESET ROLE;
 SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables
