@@ -10,15 +10,22 @@
  * its own with ON DELETE CASCADE used to read, and write, every tenant's rows of a protected
  * table it also owns.
  *
- * Two hooks keep the mode to the referential query itself:
- *  - every function that is not built in (SQL, PL/pgSQL, C of an extension), when it is set
- *    up inside such an operation, runs with forced row-level security back on, and the mode
- *    is put back when it returns (the fmgr hooks; built-in functions never see them);
- *  - a query started inside such an operation that would read a table whose forced
- *    row-level security the mode switches off must look like the referential query: run with
- *    its AFTER triggers deferred (PostgreSQL's referential code is the only caller in core
- *    that does so), over one table and its partitions. Any other, such as the query a
- *    built-in function like query_to_xml() runs, is refused (42501).
+ * hlauth keeps the mode to where PostgreSQL needs it, the planning and executor start of
+ * the referential query, which decide whether row-level security applies:
+ *  - while any executor runs (ExecutorRun, ExecutorFinish, ExecutorEnd) the mode is off, and
+ *    back on when it returns or fails. All the code a query runs (triggers, defaults,
+ *    checks, domains, index expressions, and whatever they call, however long ago their
+ *    FmgrInfo was set up: a cursor, a cast cached by the foreign-key code, a range type's
+ *    subtype_diff in the type cache) runs there;
+ *  - every function that is not built in, when it is set up while the mode is on (the
+ *    planner folding a constant expression of a default or a rule), runs with the mode off
+ *    (the fmgr hooks; built-in functions never see them);
+ *  - a query started while the mode is on that would read a table whose forced row-level
+ *    security the mode switches off must look like the referential query: run through SPI
+ *    with its AFTER triggers deferred (PostgreSQL's referential code is the only caller in
+ *    core that does so for a data-modifying query), over one table and its partitions. Any
+ *    other, such as the action of a rule on the referencing table, which PostgreSQL plans
+ *    together with the referential query, is refused (42501).
  *
  * The hooks exist only in a backend that has loaded hlauth. A table owned by a role that is
  * not an hlauth admin is protected only when hlauth is preloaded (protect() checks, see
