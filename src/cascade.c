@@ -12,7 +12,8 @@
  *
  * hlauth keeps the mode to where PostgreSQL needs it, the planning and executor start of
  * the referential query, which decide whether row-level security applies:
- *  - while any executor runs (ExecutorRun, ExecutorFinish, ExecutorEnd) the mode is off, and
+ *  - while any query is planned, or its executor runs (ExecutorRun, ExecutorFinish,
+ *    ExecutorEnd), the mode is off, and
  *    back on when it returns or fails. All the code a query runs (triggers, defaults,
  *    checks, domains, index expressions, and whatever they call, however long ago their
  *    FmgrInfo was set up: a cursor, a cast cached by the foreign-key code, a range type's
@@ -37,6 +38,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
+#include "optimizer/planner.h"
 #include "tcop/dest.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -52,6 +54,7 @@
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static planner_hook_type prev_planner = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
@@ -209,6 +212,44 @@ hl_cascade_ExecutorStart(QueryDesc *queryDesc, int eflags)
  * long ago their FmgrInfo was set up) runs in ExecutorRun and ExecutorFinish, and there the
  * mode is switched off, and back on when they return or fail.
  */
+/*
+ * The planner runs code too: selectivity estimates call functions that caches set up long
+ * before (a range type's subtype_diff), for instance when it plans a rule's action with the
+ * referential query. Whether row-level security applies was decided before, when the query
+ * was rewritten; the planner runs with the mode off.
+ */
+static PlannedStmt *
+call_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	if (prev_planner)
+		return prev_planner(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+static PlannedStmt *
+hl_cascade_planner(Query *parse, const char *query_string, int cursorOptions,
+				   ParamListInfo boundParams)
+{
+	Oid			user;
+	int			sec;
+	PlannedStmt *result;
+
+	GetUserIdAndSecContext(&user, &sec);
+	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
+		return call_planner(parse, query_string, cursorOptions, boundParams);
+	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		result = call_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(user, sec);
+	}
+	PG_END_TRY();
+	return result;
+}
+
 static void
 call_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
 {
@@ -353,6 +394,8 @@ HlCascadeInit(void)
 	fmgr_hook = hl_fmgr_hook;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = hl_cascade_ExecutorStart;
+	prev_planner = planner_hook;
+	planner_hook = hl_cascade_planner;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = hl_cascade_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;

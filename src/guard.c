@@ -15,9 +15,7 @@
 #include "hlauth.h"
 
 #include "catalog/namespace.h"
-#include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
@@ -29,25 +27,11 @@ static bool
 relation_is_protected(RangeVar *rv)
 {
 	Oid			relid;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	bool		found;
 
 	if (rv == NULL)
 		return false;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	values[0] = ObjectIdGetDatum(relid);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT 1 FROM hlauth_internal.protected_tables pt "
-							  "WHERE pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hlauth_internal.protected_tables");
-	found = SPI_processed > 0;
-	SPI_finish();
-	return found;
+	return OidIsValid(relid) && HlRelationIsProtected(relid);
 }
 
 /* A constant default (possibly cast) is evaluated once, not per row. */

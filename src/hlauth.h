@@ -83,6 +83,8 @@ extern void HlCascadeInit(void);
 extern bool HlPreloaded(void);
 /* Refuse (55000) to protect a table owned by a non-admin unless hlauth is preloaded. */
 extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
+/* protect.c: is the table registered in hlauth_internal.protected_tables? */
+extern bool HlRelationIsProtected(Oid relid);
 
 /* ---- context.c: the principal context ---- */
 

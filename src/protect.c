@@ -113,9 +113,9 @@ HlRequirePreloadForOwner(Oid relid, Oid owner)
 					 "own the table.")));
 }
 
-/* Is the table registered as protected? */
-static bool
-registered(Oid relid)
+/* Is the table registered as protected (a row in hlauth_internal.protected_tables)? */
+bool
+HlRelationIsProtected(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
@@ -168,7 +168,7 @@ refuse_foreign_key_actions(Oid relid)
 				(con->confdeltype != FKCONSTR_ACTION_NOACTION &&
 				 con->confdeltype != FKCONSTR_ACTION_RESTRICT);
 			if (acts && con->confrelid != relid && !list_member_oid(rels, con->confrelid) &&
-				!registered(con->confrelid))
+				!HlRelationIsProtected(con->confrelid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: table %s has foreign key %s with an action on table %s, which is not protected",
