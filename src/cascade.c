@@ -13,8 +13,8 @@
  * hlauth keeps the mode to where PostgreSQL needs it, the planning and executor start of
  * the referential query, which decide whether row-level security applies:
  *  - while any query is planned, or its executor runs (ExecutorRun, ExecutorFinish,
- *    ExecutorEnd), the mode is off, and
- *    back on when it returns or fails. All the code a query runs (triggers, defaults,
+ *    ExecutorEnd), the mode is off, and back on when it returns or fails. All the code a
+ *    query runs (triggers, defaults,
  *    checks, domains, index expressions, and whatever they call, however long ago their
  *    FmgrInfo was set up: a cursor, a cast cached by the foreign-key code, a range type's
  *    subtype_diff in the type cache) runs there;
@@ -206,148 +206,112 @@ hl_cascade_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
- * The mode matters only while a query is planned and its executor starts: that is where
- * PostgreSQL decides whether row-level security applies. The query's code (its triggers,
- * defaults, checks, domains, index expressions, and whatever functions they call, however
- * long ago their FmgrInfo was set up) runs in ExecutorRun and ExecutorFinish, and there the
- * mode is switched off, and back on when they return or fail.
+ * Run fn(arg) with the mode off, and put it back when fn returns or fails. Whether
+ * row-level security applies is decided when a query is rewritten and its executor starts;
+ * the planner and the executor's run, finish and end run code (triggers, defaults, checks,
+ * domains, index expressions, selectivity estimates, and whatever functions they call,
+ * however long ago their FmgrInfo was set up), and there the mode is off.
  */
-/*
- * The planner runs code too: selectivity estimates call functions that caches set up long
- * before (a range type's subtype_diff), for instance when it plans a rule's action with the
- * referential query. Whether row-level security applies was decided before, when the query
- * was rewritten; the planner runs with the mode off.
- */
-static PlannedStmt *
-call_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+static void
+without_noforce(void (*fn) (void *), void *arg)
 {
-	if (prev_planner)
-		return prev_planner(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+	Oid			user;
+	int			sec;
+
+	GetUserIdAndSecContext(&user, &sec);
+	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
+	{
+		fn(arg);
+		return;
+	}
+	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(user, sec);
+	}
+	PG_END_TRY();
+}
+
+typedef struct PlannerCall
+{
+	Query	   *parse;
+	const char *query_string;
+	int			cursorOptions;
+	ParamListInfo boundParams;
+	PlannedStmt *result;
+} PlannerCall;
+
+static void
+call_planner(void *arg)
+{
+	PlannerCall *c = arg;
+
+	c->result = (prev_planner ? prev_planner : standard_planner)
+		(c->parse, c->query_string, c->cursorOptions, c->boundParams);
 }
 
 static PlannedStmt *
 hl_cascade_planner(Query *parse, const char *query_string, int cursorOptions,
 				   ParamListInfo boundParams)
 {
-	Oid			user;
-	int			sec;
-	PlannedStmt *result;
+	PlannerCall c = {parse, query_string, cursorOptions, boundParams, NULL};
 
-	GetUserIdAndSecContext(&user, &sec);
-	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
-		return call_planner(parse, query_string, cursorOptions, boundParams);
-	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		result = call_planner(parse, query_string, cursorOptions, boundParams);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(user, sec);
-	}
-	PG_END_TRY();
-	return result;
+	without_noforce(call_planner, &c);
+	return c.result;
 }
 
-static void
-call_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+typedef struct RunCall
 {
-	if (prev_ExecutorRun)
-		prev_ExecutorRun(queryDesc, direction, count, execute_once);
-	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	QueryDesc  *queryDesc;
+	ScanDirection direction;
+	uint64		count;
+	bool		execute_once;
+} RunCall;
+
+static void
+call_run(void *arg)
+{
+	RunCall    *c = arg;
+
+	(prev_ExecutorRun ? prev_ExecutorRun : standard_ExecutorRun)
+		(c->queryDesc, c->direction, c->count, c->execute_once);
 }
 
 static void
 hl_cascade_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 					   bool execute_once)
 {
-	Oid			user;
-	int			sec;
+	RunCall		c = {queryDesc, direction, count, execute_once};
 
-	GetUserIdAndSecContext(&user, &sec);
-	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
-	{
-		call_run(queryDesc, direction, count, execute_once);
-		return;
-	}
-	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		call_run(queryDesc, direction, count, execute_once);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(user, sec);
-	}
-	PG_END_TRY();
+	without_noforce(call_run, &c);
 }
 
 static void
-call_finish(QueryDesc *queryDesc)
+call_finish(void *queryDesc)
 {
-	if (prev_ExecutorFinish)
-		prev_ExecutorFinish(queryDesc);
-	else
-		standard_ExecutorFinish(queryDesc);
+	(prev_ExecutorFinish ? prev_ExecutorFinish : standard_ExecutorFinish) (queryDesc);
 }
 
 static void
 hl_cascade_ExecutorFinish(QueryDesc *queryDesc)
 {
-	Oid			user;
-	int			sec;
-
-	GetUserIdAndSecContext(&user, &sec);
-	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
-	{
-		call_finish(queryDesc);
-		return;
-	}
-	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		call_finish(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(user, sec);
-	}
-	PG_END_TRY();
+	without_noforce(call_finish, queryDesc);
 }
 
 static void
-call_end(QueryDesc *queryDesc)
+call_end(void *queryDesc)
 {
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
+	(prev_ExecutorEnd ? prev_ExecutorEnd : standard_ExecutorEnd) (queryDesc);
 }
 
 static void
 hl_cascade_ExecutorEnd(QueryDesc *queryDesc)
 {
-	Oid			user;
-	int			sec;
-
-	GetUserIdAndSecContext(&user, &sec);
-	if (likely(!(sec & SECURITY_NOFORCE_RLS)))
-	{
-		call_end(queryDesc);
-		return;
-	}
-	SetUserIdAndSecContext(user, sec & ~SECURITY_NOFORCE_RLS);
-	PG_TRY();
-	{
-		call_end(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(user, sec);
-	}
-	PG_END_TRY();
+	without_noforce(call_end, queryDesc);
 }
 
 /* Is hlauth in shared_preload_libraries or session_preload_libraries? */

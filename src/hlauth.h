@@ -81,10 +81,6 @@ extern void HlTenantsUseEntry(void *entry, uint64 build);
 extern void HlCascadeInit(void);
 /* Is hlauth in shared_preload_libraries or session_preload_libraries? */
 extern bool HlPreloaded(void);
-/* Refuse (55000) to protect a table owned by a non-admin unless hlauth is preloaded. */
-extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
-/* protect.c: is the table registered in hlauth_internal.protected_tables? */
-extern bool HlRelationIsProtected(Oid relid);
 
 /* ---- context.c: the principal context ---- */
 
@@ -150,6 +146,10 @@ extern void HlAuditInit(void);
 /* ---- protect.c: protect() and the triggers on protected tables ---- */
 
 extern bool HlRoleIsAdmin(Oid role);
+/* Refuse (55000) to protect a table owned by a non-admin unless hlauth is preloaded. */
+extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
+/* Is the table registered in hlauth_internal.protected_tables? */
+extern bool HlRelationIsProtected(Oid relid);
 extern bool HlCurrentRoleIsAdmin(void);
 extern bool HlSessionRoleIsAdmin(void);
 

@@ -143,12 +143,12 @@ static void
 refuse_foreign_key_actions(Oid relid)
 {
 	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
 	ListCell   *lc;
 
 	foreach(lc, rels)
 	{
 		Oid			rel = lfirst_oid(lc);
-		Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
 		ScanKeyData key;
 		SysScanDesc scan;
 		HeapTuple	tup;
@@ -178,8 +178,8 @@ refuse_foreign_key_actions(Oid relid)
 								 get_rel_name(con->confrelid))));
 		}
 		systable_endscan(scan);
-		table_close(conrel, AccessShareLock);
 	}
+	table_close(conrel, AccessShareLock);
 }
 
 /* Is the role a superuser or a member of hlauth_admin? */
