@@ -77,6 +77,66 @@ column_def_risk(ColumnDef *def)
 }
 
 /*
+ * A foreign key to a protected table from a table that is not protected: the key's check
+ * runs without row-level security, so inserting into the referencing table (which has no
+ * policies to keep a row in its tenant) tells whether a key exists in any tenant's rows,
+ * and locks that row (FOR KEY SHARE). Returns the referenced table, or NULL.
+ */
+static RangeVar *
+foreign_key_target(Node *node)
+{
+	Constraint *c;
+
+	if (node == NULL || !IsA(node, Constraint))
+		return NULL;
+	c = (Constraint *) node;
+	return c->contype == CONSTR_FOREIGN ? c->pktable : NULL;
+}
+
+static const char *const foreign_key_risk =
+	"a foreign key from a table that is not protected (its check would tell whether a key exists in any tenant's rows)";
+
+/* Does CREATE TABLE declare a foreign key to a protected table, for a table not protected by then? */
+static RangeVar *
+create_references_protected(CreateStmt *stmt)
+{
+	ListCell   *lc;
+
+	/* a partition or child of a protected table is protected as it is created */
+	foreach(lc, stmt->inhRelations)
+	{
+		if (relation_is_protected(lfirst_node(RangeVar, lc)))
+			return NULL;
+	}
+	foreach(lc, stmt->tableElts)
+	{
+		Node	   *elt = lfirst(lc);
+		RangeVar   *pk = foreign_key_target(elt);
+		ListCell   *lc2;
+
+		if (pk != NULL && relation_is_protected(pk))
+			return pk;
+		if (IsA(elt, ColumnDef))
+		{
+			foreach(lc2, ((ColumnDef *) elt)->constraints)
+			{
+				pk = foreign_key_target(lfirst(lc2));
+				if (pk != NULL && relation_is_protected(pk))
+					return pk;
+			}
+		}
+	}
+	foreach(lc, stmt->constraints)
+	{
+		RangeVar   *pk = foreign_key_target(lfirst(lc));
+
+		if (pk != NULL && relation_is_protected(pk))
+			return pk;
+	}
+	return NULL;
+}
+
+/*
  * If the command would run code over the rows of a table (or expose them through another),
  * return a description of it and set *target to the table it reads; else NULL.
  */
@@ -88,6 +148,9 @@ command_risk(Node *parsetree, RangeVar **target)
 	*target = NULL;
 	switch (nodeTag(parsetree))
 	{
+		case T_CreateStmt:
+			*target = create_references_protected((CreateStmt *) parsetree);
+			return *target != NULL ? foreign_key_risk : NULL;
 		case T_CreateTrigStmt:
 			*target = ((CreateTrigStmt *) parsetree)->relation;
 			return "a trigger (it would see every tenant's writes)";
@@ -136,6 +199,19 @@ command_risk(Node *parsetree, RangeVar **target)
 					switch (cmd->subtype)
 					{
 						case AT_AddConstraint:
+							{
+								RangeVar   *pk = foreign_key_target(cmd->def);
+
+								/* ALTER TABLE <not protected> ADD FOREIGN KEY ... REFERENCES <protected> */
+								if (pk != NULL && relation_is_protected(pk) &&
+									!relation_is_protected(stmt->relation))
+								{
+									*target = pk;
+									return foreign_key_risk;
+								}
+							}
+							risk = "a constraint (checking it runs over every tenant's rows)";
+							break;
 						case AT_AddIndex:
 						case AT_AddIndexConstraint:
 						case AT_ValidateConstraint:
@@ -222,6 +298,8 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 				 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
 						risk, target->relname),
 				 errdetail("On a protected table, commands that run code over every tenant's rows need hlauth_admin."),
+				 risk == foreign_key_risk ?
+				 errhint("Ask an hlauth_admin to add it; reference protected tables from protected tables, with the tenant column in the key.") :
 				 errhint("Ask an hlauth_admin to run it, or use a plain column index and a constant default.")));
 	PG_RETURN_VOID();
 }

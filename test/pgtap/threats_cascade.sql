@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(36);
+SELECT plan(43);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -446,6 +446,28 @@ RESET ROLE;
 SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables
 			WHERE relid IN ('fc.t_cascade'::regclass, 'fc.t_parted'::regclass, 'fc.t_parted_a'::regclass)),
 	0::bigint, '7: ... and the refused tables are not protected');
+
+-- ---------------------------------------------------------------------------
+-- A foreign key from a table that is not protected into a protected one: its check runs
+-- without row-level security, so each insert would tell whether a key exists in any
+-- tenant's rows (and lock that row). A non-admin cannot add one (a third red-team pass).
+-- ---------------------------------------------------------------------------
+SET ROLE fc_owner;
+SELECT throws_ok($$CREATE TABLE fc.probe (pid int REFERENCES fc.p (id))$$, '42501', NULL,
+	'10: a non-admin cannot create a table whose column references a protected table (42501)');
+SELECT throws_ok($$CREATE TABLE fc.probe (a uuid, i int, FOREIGN KEY (a, i) REFERENCES fc.q)$$, '42501', NULL,
+	'10: ... nor one with a table-level foreign key to one (42501)');
+SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int, ADD FOREIGN KEY (pid) REFERENCES fc.p (id)$$, '42501', NULL,
+	'10: ... nor add such a foreign key to an unprotected table (42501)');
+SELECT lives_ok($$CREATE TABLE fc.cp_d PARTITION OF fc.cp DEFAULT$$,
+	'10: a new partition of a protected table keeps its parent''s foreign key (it is protected as it is made)');
+SELECT lives_ok($$CREATE TABLE fc.y_child (id int PRIMARY KEY, y_id int REFERENCES fc.y)$$,
+	'10: a foreign key between unprotected tables is none of hlauth''s business');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables WHERE relid = 'fc.cp_d'::regclass), 1::bigint,
+	'10: ... and the new partition is protected');
+SELECT is_empty($$SELECT 1 FROM pg_class WHERE relname = 'probe' AND relnamespace = 'fc'::regnamespace$$,
+	'10: no probing table was created');
 
 -- ---------------------------------------------------------------------------
 -- Without hlauth preloaded, a non-admin's table is not protected
