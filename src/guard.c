@@ -221,6 +221,22 @@ command_risk(Node *parsetree, RangeVar **target)
 							risk = "a column type change (it converts every tenant's values)";
 							break;
 						case AT_AddColumn:
+							if (!relation_is_protected(stmt->relation))
+							{
+								/* ADD COLUMN ... REFERENCES <protected> on a table not protected */
+								ListCell   *lc2;
+
+								foreach(lc2, castNode(ColumnDef, cmd->def)->constraints)
+								{
+									RangeVar   *pk = foreign_key_target(lfirst(lc2));
+
+									if (pk != NULL && relation_is_protected(pk))
+									{
+										*target = pk;
+										return foreign_key_risk;
+									}
+								}
+							}
 							risk = column_def_risk(castNode(ColumnDef, cmd->def));
 							break;
 						case AT_AddInherit:

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(43);
+SELECT plan(44);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -459,6 +459,8 @@ SELECT throws_ok($$CREATE TABLE fc.probe (a uuid, i int, FOREIGN KEY (a, i) REFE
 	'10: ... nor one with a table-level foreign key to one (42501)');
 SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int, ADD FOREIGN KEY (pid) REFERENCES fc.p (id)$$, '42501', NULL,
 	'10: ... nor add such a foreign key to an unprotected table (42501)');
+SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int REFERENCES fc.p (id)$$, '42501', NULL,
+	'10: ... nor add a column that references one to an unprotected table (42501)');
 SELECT lives_ok($$CREATE TABLE fc.cp_d PARTITION OF fc.cp DEFAULT$$,
 	'10: a new partition of a protected table keeps its parent''s foreign key (it is protected as it is made)');
 SELECT lives_ok($$CREATE TABLE fc.y_child (id int PRIMARY KEY, y_id int REFERENCES fc.y)$$,
