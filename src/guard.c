@@ -151,6 +151,15 @@ command_risk(Node *parsetree, RangeVar **target)
 		case T_CreateStmt:
 			*target = create_references_protected((CreateStmt *) parsetree);
 			return *target != NULL ? foreign_key_risk : NULL;
+		case T_CreateSchemaStmt:
+			/* CREATE SCHEMA s CREATE TABLE ...: its elements fire no event trigger of their own */
+			foreach(lc, ((CreateSchemaStmt *) parsetree)->schemaElts)
+			{
+				if (IsA(lfirst(lc), CreateStmt) &&
+					(*target = create_references_protected(lfirst_node(CreateStmt, lc))) != NULL)
+					return foreign_key_risk;
+			}
+			return NULL;
 		case T_CreateTrigStmt:
 			*target = ((CreateTrigStmt *) parsetree)->relation;
 			return "a trigger (it would see every tenant's writes)";

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -461,6 +461,11 @@ SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int, ADD FOREIGN KEY (pid)
 	'10: ... nor add such a foreign key to an unprotected table (42501)');
 SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int REFERENCES fc.p (id)$$, '42501', NULL,
 	'10: ... nor add a column that references one to an unprotected table (42501)');
+RESET ROLE;
+GRANT CREATE ON DATABASE :"DBNAME" TO fc_owner;
+SET ROLE fc_owner;
+SELECT throws_ok($$CREATE SCHEMA fc_probe CREATE TABLE probe (pid int REFERENCES fc.p (id))$$, '42501', NULL,
+	'10: ... nor create one as an element of CREATE SCHEMA (42501)');
 SELECT lives_ok($$CREATE TABLE fc.cp_d PARTITION OF fc.cp DEFAULT$$,
 	'10: a new partition of a protected table keeps its parent''s foreign key (it is protected as it is made)');
 SELECT lives_ok($$CREATE TABLE fc.y_child (id int PRIMARY KEY, y_id int REFERENCES fc.y)$$,
@@ -468,7 +473,7 @@ SELECT lives_ok($$CREATE TABLE fc.y_child (id int PRIMARY KEY, y_id int REFERENC
 RESET ROLE;
 SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables WHERE relid = 'fc.cp_d'::regclass), 1::bigint,
 	'10: ... and the new partition is protected');
-SELECT is_empty($$SELECT 1 FROM pg_class WHERE relname = 'probe' AND relnamespace = 'fc'::regnamespace$$,
+SELECT is_empty($$SELECT 1 FROM pg_class WHERE relname = 'probe'$$,
 	'10: no probing table was created');
 
 -- ---------------------------------------------------------------------------
