@@ -197,28 +197,28 @@ command_risk(Node *parsetree, RangeVar **target)
 			}
 		case T_AlterTableStmt:
 			{
+				/*
+				 * Every subcommand is looked at, each with its own target: one that risks
+				 * the altered table counts only when that table is protected, and must not
+				 * hide a later one that reaches a protected table through another name (a
+				 * foreign key, a parent).
+				 */
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				bool		self_protected = relation_is_protected(stmt->relation);
 
-				*target = stmt->relation;
 				foreach(lc, stmt->cmds)
 				{
 					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 					const char *risk = NULL;
+					ListCell   *lc2;
 
 					switch (cmd->subtype)
 					{
 						case AT_AddConstraint:
-							{
-								RangeVar   *pk = foreign_key_target(cmd->def);
-
-								/* ALTER TABLE <not protected> ADD FOREIGN KEY ... REFERENCES <protected> */
-								if (pk != NULL && relation_is_protected(pk) &&
-									!relation_is_protected(stmt->relation))
-								{
-									*target = pk;
-									return foreign_key_risk;
-								}
-							}
+							/* ALTER TABLE <not protected> ADD FOREIGN KEY ... REFERENCES <protected> */
+							*target = foreign_key_target(cmd->def);
+							if (!self_protected && *target != NULL && relation_is_protected(*target))
+								return foreign_key_risk;
 							risk = "a constraint (checking it runs over every tenant's rows)";
 							break;
 						case AT_AddIndex:
@@ -230,40 +230,27 @@ command_risk(Node *parsetree, RangeVar **target)
 							risk = "a column type change (it converts every tenant's values)";
 							break;
 						case AT_AddColumn:
-							if (!relation_is_protected(stmt->relation))
+							/* ADD COLUMN ... REFERENCES <protected> on a table not protected */
+							foreach(lc2, castNode(ColumnDef, cmd->def)->constraints)
 							{
-								/* ADD COLUMN ... REFERENCES <protected> on a table not protected */
-								ListCell   *lc2;
-
-								foreach(lc2, castNode(ColumnDef, cmd->def)->constraints)
-								{
-									RangeVar   *pk = foreign_key_target(lfirst(lc2));
-
-									if (pk != NULL && relation_is_protected(pk))
-									{
-										*target = pk;
-										return foreign_key_risk;
-									}
-								}
+								*target = foreign_key_target(lfirst(lc2));
+								if (!self_protected && *target != NULL && relation_is_protected(*target))
+									return foreign_key_risk;
 							}
 							risk = column_def_risk(castNode(ColumnDef, cmd->def));
 							break;
 						case AT_AddInherit:
 							/* ALTER TABLE child INHERIT <protected parent> */
-							if (relation_is_protected(castNode(RangeVar, cmd->def)))
-							{
-								*target = castNode(RangeVar, cmd->def);
+							*target = castNode(RangeVar, cmd->def);
+							if (relation_is_protected(*target))
 								return "a child table with rows of its own (they would show as any tenant's rows; create children with CREATE TABLE ... INHERITS)";
-							}
 							risk = "a parent table (every tenant's rows would be read through it)";
 							break;
 						case AT_AttachPartition:
 							/* ALTER TABLE parent ATTACH PARTITION <protected table> */
-							if (relation_is_protected(castNode(PartitionCmd, cmd->def)->name))
-							{
-								*target = castNode(PartitionCmd, cmd->def)->name;
+							*target = castNode(PartitionCmd, cmd->def)->name;
+							if (relation_is_protected(*target))
 								return "a parent table (every tenant's rows would be read through it)";
-							}
 							/* ALTER TABLE <protected parent> ATTACH PARTITION x */
 							risk = "a partition with rows of its own (they would show as any tenant's rows; create partitions with CREATE TABLE ... PARTITION OF)";
 							break;
@@ -275,9 +262,13 @@ command_risk(Node *parsetree, RangeVar **target)
 						default:
 							break;
 					}
-					if (risk != NULL)
+					if (risk != NULL && self_protected)
+					{
+						*target = stmt->relation;
 						return risk;
+					}
 				}
+				*target = NULL;
 				return NULL;
 			}
 		default:

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(45);
+SELECT plan(49);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -461,7 +461,19 @@ SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int, ADD FOREIGN KEY (pid)
 	'10: ... nor add such a foreign key to an unprotected table (42501)');
 SELECT throws_ok($$ALTER TABLE fc.loot ADD COLUMN pid int REFERENCES fc.p (id)$$, '42501', NULL,
 	'10: ... nor add a column that references one to an unprotected table (42501)');
+-- An earlier subcommand that risks only the (unprotected) altered table used to end the
+-- check before a later one that reaches a protected table (a fourth red-team pass).
+SELECT throws_ok($$ALTER TABLE fc.loot ALTER COLUMN v TYPE text, ADD COLUMN pid int REFERENCES fc.p (id)$$, '42501', NULL,
+	'10: ... not even after another subcommand (ALTER COLUMN TYPE, ADD COLUMN ... REFERENCES) (42501)');
+SELECT throws_ok($$ALTER TABLE fc.loot ADD CHECK (v <> ''), ADD COLUMN pid int, ADD FOREIGN KEY (pid) REFERENCES fc.p (id)$$, '42501', NULL,
+	'10: ... (ADD CHECK, ADD FOREIGN KEY) (42501)');
+CREATE TABLE fc.planted (id int NOT NULL, account_id uuid NOT NULL, secret text NOT NULL);
+INSERT INTO fc.planted VALUES (99, 'e1000000-0000-4000-8000-00000000000b', 'planted');
+SELECT throws_ok($$ALTER TABLE fc.planted ALTER COLUMN secret TYPE text, INHERIT fc.p$$, '42501', NULL,
+	'7: a table with rows of its own cannot become a child of a protected table behind another subcommand (42501)');
 RESET ROLE;
+SELECT is_empty($$SELECT 1 FROM pg_inherits WHERE inhrelid = 'fc.planted'::regclass$$,
+	'7: ... and it is no child of fc.p');
 GRANT CREATE ON DATABASE :"DBNAME" TO fc_owner;
 SET ROLE fc_owner;
 SELECT throws_ok($$CREATE SCHEMA fc_probe CREATE TABLE probe (pid int REFERENCES fc.p (id))$$, '42501', NULL,
