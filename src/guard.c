@@ -17,7 +17,9 @@
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "fmgr.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 
@@ -50,6 +52,10 @@ static const char *
 column_def_risk(ColumnDef *def)
 {
 	ListCell   *lc;
+
+	if (def->typeName != NULL &&
+		HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
+		return "a column of a domain with a check or a non-constant default (it runs over every tenant's values)";
 
 	foreach(lc, def->constraints)
 	{
@@ -152,14 +158,53 @@ command_risk(Node *parsetree, RangeVar **target)
 			*target = create_references_protected((CreateStmt *) parsetree);
 			return *target != NULL ? foreign_key_risk : NULL;
 		case T_CreateSchemaStmt:
-			/* CREATE SCHEMA s CREATE TABLE ...: its elements fire no event trigger of their own */
+			/*
+			 * CREATE SCHEMA s CREATE TABLE ...: its elements fire no event trigger of their
+			 * own, and name tables the guard cannot look up yet (one element may reference
+			 * a partition of a protected table that another creates). So a partition or
+			 * child of a protected table is refused there, as is a foreign key to one.
+			 */
 			foreach(lc, ((CreateSchemaStmt *) parsetree)->schemaElts)
 			{
-				if (IsA(lfirst(lc), CreateStmt) &&
-					(*target = create_references_protected(lfirst_node(CreateStmt, lc))) != NULL)
+				CreateStmt *elt;
+				ListCell   *lc2;
+
+				if (!IsA(lfirst(lc), CreateStmt))
+					continue;
+				elt = lfirst_node(CreateStmt, lc);
+				foreach(lc2, elt->inhRelations)
+				{
+					*target = lfirst_node(RangeVar, lc2);
+					if (relation_is_protected(*target))
+						return "a partition or child in CREATE SCHEMA (create it with a CREATE TABLE of its own)";
+				}
+				if ((*target = create_references_protected(elt)) != NULL)
 					return foreign_key_risk;
 			}
+			*target = NULL;
 			return NULL;
+		case T_AlterDomainStmt:
+			{
+				AlterDomainStmt *stmt = (AlterDomainStmt *) parsetree;
+				const char *risk = NULL;
+
+				switch (stmt->subtype)
+				{
+					case 'C':	/* ADD CONSTRAINT */
+					case 'V':	/* VALIDATE CONSTRAINT */
+						risk = "a domain check (it runs over every tenant's values of a protected table's column)";
+						break;
+					case 'T':	/* SET DEFAULT / DROP DEFAULT */
+						if (!is_constant(stmt->def))
+							risk = "a non-constant domain default (it would run inside every tenant's inserts)";
+						break;
+					default:
+						break;
+				}
+				if (risk != NULL)
+					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)));
+				return *target != NULL ? risk : NULL;
+			}
 		case T_CreateTrigStmt:
 			*target = ((CreateTrigStmt *) parsetree)->relation;
 			return "a trigger (it would see every tenant's writes)";
@@ -228,6 +273,10 @@ command_risk(Node *parsetree, RangeVar **target)
 							break;
 						case AT_AlterColumnType:
 							risk = "a column type change (it converts every tenant's values)";
+							break;
+						case AT_ColumnDefault:
+							if (!is_constant(cmd->def))
+								risk = "a non-constant default (it would run inside every tenant's inserts)";
 							break;
 						case AT_AddColumn:
 							/* ADD COLUMN ... REFERENCES <protected> on a table not protected */

@@ -150,6 +150,10 @@ extern bool HlRoleIsAdmin(Oid role);
 extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
 /* Is the table registered in hlauth_internal.protected_tables? */
 extern bool HlRelationIsProtected(Oid relid);
+/* Is the type a domain (or an array of one, or a domain over one) with a CHECK or a non-constant default? */
+extern bool HlTypeRunsDomainCode(Oid typid);
+/* A protected table with a column of that type (or a domain or array over it), or NULL. */
+extern struct RangeVar *HlProtectedTableUsingType(Oid typid);
 extern bool HlCurrentRoleIsAdmin(void);
 extern bool HlSessionRoleIsAdmin(void);
 

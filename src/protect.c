@@ -22,6 +22,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -133,6 +134,100 @@ HlRelationIsProtected(Oid relid)
 }
 
 /*
+ * Is typid a domain (or an array of one, or a domain over one) with a CHECK constraint or a
+ * default that is not a constant? A column of it runs the domain owner's code over every
+ * value written to it, or inside every insert.
+ */
+bool
+HlTypeRunsDomainCode(Oid typid)
+{
+	Relation	conrel = NULL;
+	bool		found = false;
+
+	while (OidIsValid(typid) && !found)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+		Oid			next = InvalidOid;
+
+		if (!HeapTupleIsValid(tup))
+			break;
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		if (typ->typtype == TYPTYPE_DOMAIN)
+		{
+			ScanKeyData key;
+			SysScanDesc scan;
+			HeapTuple	con;
+
+			if (conrel == NULL)
+				conrel = table_open(ConstraintRelationId, AccessShareLock);
+			ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber, F_OIDEQ,
+						ObjectIdGetDatum(typid));
+			scan = systable_beginscan(conrel, ConstraintTypidIndexId, true, NULL, 1, &key);
+			while (HeapTupleIsValid(con = systable_getnext(scan)))
+				found |= ((Form_pg_constraint) GETSTRUCT(con))->contype == CONSTRAINT_CHECK;
+			systable_endscan(scan);
+			if (!found)
+			{
+				bool		isnull;
+				Datum		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
+
+				found = !isnull && !IsA(stringToNode(TextDatumGetCString(def)), Const);
+			}
+			next = typ->typbasetype;
+		}
+		else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+			next = typ->typelem;
+		ReleaseSysCache(tup);
+		typid = next;
+	}
+	if (conrel != NULL)
+		table_close(conrel, AccessShareLock);
+	return found;
+}
+
+/*
+ * A protected table with a column of type typid (or of a domain over it, or an array of
+ * either), as a RangeVar, or NULL.
+ */
+RangeVar *
+HlProtectedTableUsingType(Oid typid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(typid)};
+	RangeVar   *result = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("WITH RECURSIVE d(oid) AS ("
+							  " SELECT $1 UNION"
+							  " SELECT t.oid FROM pg_catalog.pg_type t JOIN d"
+							  "  ON t.typbasetype OPERATOR(pg_catalog.=) d.oid"
+							  "  OR t.typelem OPERATOR(pg_catalog.=) d.oid)"
+							  " SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
+							  " FROM pg_catalog.pg_attribute a JOIN d ON a.atttypid OPERATOR(pg_catalog.=) d.oid"
+							  " JOIN hlauth_internal.protected_tables pt"
+							  "  ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.attrelid"
+							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+							  " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+							  " WHERE NOT a.attisdropped LIMIT 1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hlauth_internal.protected_tables");
+	if (SPI_processed > 0)
+	{
+		char	   *nsp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *rel = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		result = makeRangeVar(pstrdup(nsp), pstrdup(rel), -1);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
  * A foreign key of the table (or of one of its partitions or children) with an action (ON
  * DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT) on a table that is not protected: who
  * changes that table deletes or rewrites every tenant's rows that reference it, as
@@ -180,6 +275,39 @@ refuse_foreign_key_actions(Oid relid)
 		systable_endscan(scan);
 	}
 	table_close(conrel, AccessShareLock);
+}
+
+/*
+ * A column (of the table, or of one of its partitions or children) whose type is a domain
+ * with a check or a non-constant default: code of the domain's owner that runs over every
+ * value written or inside every insert, like a CHECK constraint or a trigger, which
+ * protect() refuses a non-admin too.
+ */
+static void
+refuse_domain_code(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped && HlTypeRunsDomainCode(att->atttypid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: table %s has column %s of a domain with a check or a non-constant default",
+								RelationGetRelationName(rel), NameStr(att->attname)),
+						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
+						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
+		}
+		table_close(rel, NoLock);
+	}
 }
 
 /* Is the role a superuser or a member of hlauth_admin? */
@@ -345,7 +473,10 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	}
 
 	if (!is_admin)
+	{
 		refuse_foreign_key_actions(relid);
+		refuse_domain_code(relid);
+	}
 
 	for (i = 0; i < 5; i++)
 	{

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(49);
+SELECT plan(60);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -487,6 +487,47 @@ SELECT is((SELECT count(*) FROM hlauth_internal.protected_tables WHERE relid = '
 	'10: ... and the new partition is protected');
 SELECT is_empty($$SELECT 1 FROM pg_class WHERE relname = 'probe'$$,
 	'10: no probing table was created');
+
+-- ---------------------------------------------------------------------------
+-- Code of the owner's that would run inside every tenant's writes without being a trigger:
+-- a non-constant column default, a domain's check or default (a fifth red-team pass)
+-- ---------------------------------------------------------------------------
+SET ROLE fc_owner;
+CREATE FUNCTION fc.trojan() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO fc.loot SELECT 'def:' || secret FROM fc.p;
+	RETURN 'x';
+END
+$$;
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT fc.trojan()$$, '42501', NULL,
+	'7: the owner cannot give a protected table''s column a non-constant default (42501)');
+SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT 'none'$$,
+	'7: ... a constant one is fine');
+CREATE DOMAIN fc.dtext AS text;
+CREATE DOMAIN fc.dcheck AS text CHECK (fc.trojan() IS NOT NULL);
+CREATE DOMAIN fc.ddefault AS text DEFAULT fc.trojan();
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN note fc.dtext$$,
+	'7: a column of a domain without code is fine');
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN note2 fc.dcheck$$, '42501', NULL,
+	'7: ... but not of a domain with a check (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN note3 fc.ddefault[]$$, '42501', NULL,
+	'7: ... nor of an array of a domain with a non-constant default (42501)');
+SELECT throws_ok($$ALTER DOMAIN fc.dtext ADD CONSTRAINT spy CHECK (fc.trojan() IS NOT NULL)$$, '42501', NULL,
+	'7: the owner cannot add a check to a domain a protected table''s column uses (42501)');
+SELECT throws_ok($$ALTER DOMAIN fc.dtext SET DEFAULT fc.trojan()$$, '42501', NULL,
+	'7: ... nor give it a non-constant default (42501)');
+SELECT lives_ok($$ALTER DOMAIN fc.dcheck ADD CONSTRAINT other CHECK (VALUE <> '')$$,
+	'7: a domain no protected table uses is none of hlauth''s business');
+CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
+CREATE INDEX ON fc.t_dom (account_id);
+SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
+	'permission denied: table t_dom has column v of a domain with a check or a non-constant default',
+	'7: a non-admin cannot protect a table with a column of such a domain (42501)');
+SELECT throws_ok($$CREATE SCHEMA fc_sneak CREATE TABLE pp PARTITION OF fc.cp FOR VALUES IN ('e1000000-0000-4000-8000-0000000000cc')$$,
+	'42501', NULL, '10: a partition of a protected table cannot be made inside CREATE SCHEMA (42501)');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM fc.loot WHERE v LIKE 'def:%'), 0::bigint,
+	'7: ... and none of the owner''s code ran');
 
 -- ---------------------------------------------------------------------------
 -- Without hlauth preloaded, a non-admin's table is not protected
