@@ -20,10 +20,15 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/rel.h"
+#include "access/table.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
+PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
 
 static bool
 relation_is_protected(RangeVar *rv)
@@ -55,7 +60,7 @@ column_def_risk(ColumnDef *def)
 
 	if (def->typeName != NULL &&
 		HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
-		return "a column of a domain with a check or a non-constant default (it runs over every tenant's values)";
+		return "a column of a domain with a check or a default of a non-admin's code (it runs over every tenant's values)";
 
 	foreach(lc, def->constraints)
 	{
@@ -194,10 +199,6 @@ command_risk(Node *parsetree, RangeVar **target)
 					case 'V':	/* VALIDATE CONSTRAINT */
 						risk = "a domain check (it runs over every tenant's values of a protected table's column)";
 						break;
-					case 'T':	/* SET DEFAULT / DROP DEFAULT */
-						if (!is_constant(stmt->def))
-							risk = "a non-constant domain default (it would run inside every tenant's inserts)";
-						break;
 					default:
 						break;
 				}
@@ -273,10 +274,6 @@ command_risk(Node *parsetree, RangeVar **target)
 							break;
 						case AT_AlterColumnType:
 							risk = "a column type change (it converts every tenant's values)";
-							break;
-						case AT_ColumnDefault:
-							if (!is_constant(cmd->def))
-								risk = "a non-constant default (it would run inside every tenant's inserts)";
 							break;
 						case AT_AddColumn:
 							/* ADD COLUMN ... REFERENCES <protected> on a table not protected */
@@ -366,5 +363,71 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 				 risk == foreign_key_risk ?
 				 errhint("Ask an hlauth_admin to add it; reference protected tables from protected tables, with the tenant column in the key.") :
 				 errhint("Ask an hlauth_admin to run it, or use a plain column index and a constant default.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * After ALTER TABLE ... ALTER COLUMN ... SET DEFAULT or ALTER DOMAIN ... SET DEFAULT
+ * (ddl_command_end, when the default is cooked and nothing has evaluated it yet): a default
+ * that calls code of a non-admin's would run inside every tenant's inserts, like a trigger.
+ * Built-in functions and hlauth's (hlauth.principal(), now(), nextval()) are fine.
+ */
+Datum
+hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *parsetree;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hlauth_internal.guard_ddl_end() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	parsetree = trigdata->parsetree;
+	if (HlCurrentRoleIsAdmin())
+		PG_RETURN_VOID();
+
+	if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		Relation	rel;
+		ListCell   *lc;
+
+		if (!OidIsValid(relid) || !HlRelationIsProtected(relid))
+			PG_RETURN_VOID();
+		rel = table_open(relid, NoLock);
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+			AttrNumber	attnum;
+
+			if (cmd->subtype != AT_ColumnDefault || cmd->def == NULL)
+				continue;
+			attnum = get_attnum(relid, cmd->name);
+			if (attnum > 0 && HlExprRunsNonAdminCode(build_column_default(rel, attnum)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: a default calling a non-admin's function on column \"%s\" of table \"%s\", protected by hlauth",
+								cmd->name, RelationGetRelationName(rel)),
+						 errdetail("It would run inside every tenant's inserts, like a trigger."),
+						 errhint("Use a constant, a built-in function or one of hlauth's, or ask an hlauth_admin.")));
+		}
+		table_close(rel, NoLock);
+	}
+	else if (IsA(parsetree, AlterDomainStmt) && ((AlterDomainStmt *) parsetree)->subtype == 'T')
+	{
+		AlterDomainStmt *stmt = (AlterDomainStmt *) parsetree;
+		Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
+		RangeVar   *used;
+
+		if (HlTypeRunsDomainCode(typid) && (used = HlProtectedTableUsingType(typid)) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: a default calling a non-admin's function on domain %s, used by table \"%s\", protected by hlauth",
+							format_type_be(typid), used->relname),
+					 errdetail("It would run inside every tenant's inserts, like a trigger."),
+					 errhint("Use a constant, a built-in function or one of hlauth's, or ask an hlauth_admin.")));
+	}
 	PG_RETURN_VOID();
 }

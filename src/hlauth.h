@@ -150,7 +150,9 @@ extern bool HlRoleIsAdmin(Oid role);
 extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
 /* Is the table registered in hlauth_internal.protected_tables? */
 extern bool HlRelationIsProtected(Oid relid);
-/* Is the type a domain (or an array of one, or a domain over one) with a CHECK or a non-constant default? */
+/* Does the cooked expression call a function (or operator) owned by a non-admin? */
+extern bool HlExprRunsNonAdminCode(struct Node *expr);
+/* Is the type a domain (or an array of one, or a domain over one) with a CHECK, or a default of a non-admin's code? */
 extern bool HlTypeRunsDomainCode(Oid typid);
 /* A protected table with a column of that type (or a domain or array over it), or NULL. */
 extern struct RangeVar *HlProtectedTableUsingType(Oid typid);

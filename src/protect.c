@@ -17,12 +17,14 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_partitioned_table.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -133,9 +135,44 @@ HlRelationIsProtected(Oid relid)
 	return found;
 }
 
+/* Is the function owned by a role that is not an hlauth admin (code of an application role)? */
+static bool
+function_not_admins(Oid funcid, void *context)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return true;
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return !HlRoleIsAdmin(owner);
+}
+
+static bool
+runs_non_admin_code_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, function_not_admins, context))
+		return true;
+	return expression_tree_walker(node, runs_non_admin_code_walker, context);
+}
+
+/*
+ * Does the (cooked) expression call a function, or an operator's function, that a role
+ * other than an hlauth admin owns? Built-in functions and hlauth's own are owned by the
+ * bootstrap superuser.
+ */
+bool
+HlExprRunsNonAdminCode(Node *expr)
+{
+	return runs_non_admin_code_walker(expr, NULL);
+}
+
 /*
  * Is typid a domain (or an array of one, or a domain over one) with a CHECK constraint or a
- * default that is not a constant? A column of it runs the domain owner's code over every
+ * default that calls code of a non-admin's? A column of it runs the domain owner's code over every
  * value written to it, or inside every insert.
  */
 bool
@@ -172,7 +209,7 @@ HlTypeRunsDomainCode(Oid typid)
 				bool		isnull;
 				Datum		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
 
-				found = !isnull && !IsA(stringToNode(TextDatumGetCString(def)), Const);
+				found = !isnull && HlExprRunsNonAdminCode(stringToNode(TextDatumGetCString(def)));
 			}
 			next = typ->typbasetype;
 		}
@@ -301,7 +338,7 @@ refuse_domain_code(Oid relid)
 			if (!att->attisdropped && HlTypeRunsDomainCode(att->atttypid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has column %s of a domain with a check or a non-constant default",
+						 errmsg("permission denied: table %s has column %s of a domain with a check or a default of a non-admin's code",
 								RelationGetRelationName(rel), NameStr(att->attname)),
 						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
 						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(60);
+SELECT plan(64);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -490,7 +490,8 @@ SELECT is_empty($$SELECT 1 FROM pg_class WHERE relname = 'probe'$$,
 
 -- ---------------------------------------------------------------------------
 -- Code of the owner's that would run inside every tenant's writes without being a trigger:
--- a non-constant column default, a domain's check or default (a fifth red-team pass)
+-- a column default calling its function, a domain's check or such a default (a fifth
+-- red-team pass)
 -- ---------------------------------------------------------------------------
 SET ROLE fc_owner;
 CREATE FUNCTION fc.trojan() RETURNS text LANGUAGE plpgsql AS $$
@@ -500,14 +501,24 @@ BEGIN
 END
 $$;
 SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT fc.trojan()$$, '42501', NULL,
-	'7: the owner cannot give a protected table''s column a non-constant default (42501)');
+	'7: the owner cannot give a protected table''s column a default calling its function (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT ('x' || fc.trojan())$$, '42501', NULL,
+	'7: ... nor one that calls its function inside an expression (42501)');
 SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT 'none'$$,
 	'7: ... a constant one is fine');
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN created_by uuid, ADD COLUMN created_at timestamptz$$,
+	'7: (columns without defaults)');
+SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN created_by SET DEFAULT hlauth.principal(),
+	ALTER COLUMN created_at SET DEFAULT now()$$,
+	'7: ... and so are hlauth''s functions and built-in ones');
 CREATE DOMAIN fc.dtext AS text;
 CREATE DOMAIN fc.dcheck AS text CHECK (fc.trojan() IS NOT NULL);
 CREATE DOMAIN fc.ddefault AS text DEFAULT fc.trojan();
+CREATE DOMAIN fc.dnow AS timestamptz DEFAULT now();
 SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN note fc.dtext$$,
 	'7: a column of a domain without code is fine');
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN seen_at fc.dnow$$,
+	'7: ... nor is one with a built-in default');
 SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN note2 fc.dcheck$$, '42501', NULL,
 	'7: ... but not of a domain with a check (42501)');
 SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN note3 fc.ddefault[]$$, '42501', NULL,
@@ -515,13 +526,13 @@ SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN note3 fc.ddefault[]$$, '42501', N
 SELECT throws_ok($$ALTER DOMAIN fc.dtext ADD CONSTRAINT spy CHECK (fc.trojan() IS NOT NULL)$$, '42501', NULL,
 	'7: the owner cannot add a check to a domain a protected table''s column uses (42501)');
 SELECT throws_ok($$ALTER DOMAIN fc.dtext SET DEFAULT fc.trojan()$$, '42501', NULL,
-	'7: ... nor give it a non-constant default (42501)');
+	'7: ... nor give it a default calling its function (42501)');
 SELECT lives_ok($$ALTER DOMAIN fc.dcheck ADD CONSTRAINT other CHECK (VALUE <> '')$$,
 	'7: a domain no protected table uses is none of hlauth''s business');
 CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
 CREATE INDEX ON fc.t_dom (account_id);
 SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
-	'permission denied: table t_dom has column v of a domain with a check or a non-constant default',
+	'permission denied: table t_dom has column v of a domain with a check or a default of a non-admin''s code',
 	'7: a non-admin cannot protect a table with a column of such a domain (42501)');
 SELECT throws_ok($$CREATE SCHEMA fc_sneak CREATE TABLE pp PARTITION OF fc.cp FOR VALUES IN ('e1000000-0000-4000-8000-0000000000cc')$$,
 	'42501', NULL, '10: a partition of a protected table cannot be made inside CREATE SCHEMA (42501)');
