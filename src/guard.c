@@ -8,12 +8,14 @@
  * change, a trigger or a rule that sees every future write, or attaching the table under a
  * parent it owns. On a table protected by hlauth, such commands need hlauth_admin.
  * After the command, hlauth_internal.guard_protection() (ddl_command_end) checks that the
- * protection itself is intact; this file refuses what would already be too late then.
+ * protection itself is intact; this file refuses what would already be too late then, and
+ * (hlauth_guard_ddl_end) a new default calling a non-admin's function, judged once cooked.
  *
  * This file must never let a non-admin's command through when in doubt about its target.
  */
 #include "hlauth.h"
 
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "fmgr.h"
@@ -21,11 +23,10 @@
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "rewrite/rewriteHandler.h"
-#include "utils/rel.h"
-#include "access/table.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
