@@ -11,6 +11,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
@@ -25,6 +26,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -135,13 +137,48 @@ HlRelationIsProtected(Oid relid)
 	return found;
 }
 
-/* Is the function owned by a role that is not an hlauth admin (code of an application role)? */
+/*
+ * Built-in functions that run a query given as text (or read a whole table or schema): what
+ * they run is not theirs, so a default calling one counts as code of unknown owner.
+ */
+static bool
+runs_a_query(Oid funcid)
+{
+	switch (funcid)
+	{
+		case F_QUERY_TO_XML:
+		case F_QUERY_TO_XMLSCHEMA:
+		case F_QUERY_TO_XML_AND_XMLSCHEMA:
+		case F_CURSOR_TO_XML:
+		case F_CURSOR_TO_XMLSCHEMA:
+		case F_TABLE_TO_XML:
+		case F_TABLE_TO_XMLSCHEMA:
+		case F_TABLE_TO_XML_AND_XMLSCHEMA:
+		case F_SCHEMA_TO_XML:
+		case F_SCHEMA_TO_XMLSCHEMA:
+		case F_SCHEMA_TO_XML_AND_XMLSCHEMA:
+		case F_DATABASE_TO_XML:
+		case F_DATABASE_TO_XMLSCHEMA:
+		case F_DATABASE_TO_XML_AND_XMLSCHEMA:
+		case F_TS_STAT_TEXT:
+		case F_TS_STAT_TEXT_TEXT:
+		case F_TS_REWRITE_TSQUERY_TEXT:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Is the function owned by a role that is not an hlauth admin, or one that runs a query? */
 static bool
 function_not_admins(Oid funcid, void *context)
 {
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	HeapTuple	tup;
 	Oid			owner;
 
+	if (runs_a_query(funcid))
+		return true;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tup))
 		return true;
 	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
@@ -149,20 +186,48 @@ function_not_admins(Oid funcid, void *context)
 	return !HlRoleIsAdmin(owner);
 }
 
+static bool type_runs_code(Oid typid, int depth);
+
 static bool
 runs_non_admin_code_walker(Node *node, void *context)
 {
+	Oid			coerced_to = InvalidOid;
+
 	if (node == NULL)
 		return false;
 	if (check_functions_in_node(node, function_not_admins, context))
+		return true;
+	/* a coercion runs the target type's input and its domains' checks */
+	switch (nodeTag(node))
+	{
+		case T_CoerceToDomain:
+			coerced_to = ((CoerceToDomain *) node)->resulttype;
+			break;
+		case T_CoerceViaIO:
+			coerced_to = ((CoerceViaIO *) node)->resulttype;
+			break;
+		case T_ArrayCoerceExpr:
+			coerced_to = ((ArrayCoerceExpr *) node)->resulttype;
+			break;
+		case T_ConvertRowtypeExpr:
+			coerced_to = ((ConvertRowtypeExpr *) node)->resulttype;
+			break;
+		case T_RowExpr:
+			coerced_to = ((RowExpr *) node)->row_typeid;
+			break;
+		default:
+			break;
+	}
+	if (OidIsValid(coerced_to) && type_runs_code(coerced_to, 0))
 		return true;
 	return expression_tree_walker(node, runs_non_admin_code_walker, context);
 }
 
 /*
  * Does the (cooked) expression call a function, or an operator's function, that a role
- * other than an hlauth admin owns? Built-in functions and hlauth's own are owned by the
- * bootstrap superuser.
+ * other than an hlauth admin owns, or a built-in that runs a query, or coerce into a type
+ * that runs such code (type_runs_code)? Built-in functions and hlauth's own are owned by
+ * the bootstrap superuser.
  */
 bool
 HlExprRunsNonAdminCode(Node *expr)
@@ -171,61 +236,77 @@ HlExprRunsNonAdminCode(Node *expr)
 }
 
 /*
- * Is typid a domain (or an array of one, or a domain over one) with a CHECK constraint or a
- * default that calls code of a non-admin's? A column of it runs the domain owner's code over every
- * value written to it, or inside every insert.
+ * Does a value of the type run code of a non-admin's when it is made: a domain with a CHECK
+ * constraint or such a default, or a type built on one (a domain over it, an array, a
+ * composite type with an attribute of it, a range over it)?
  */
-bool
-HlTypeRunsDomainCode(Oid typid)
+static bool
+type_runs_code(Oid typid, int depth)
 {
-	Relation	conrel = NULL;
+	HeapTuple	tup;
+	Form_pg_type typ;
 	bool		found = false;
 
-	while (OidIsValid(typid) && !found)
+	if (!OidIsValid(typid))
+		return false;
+	if (depth > 20)
+		return true;			/* deeper than any sane type: assume the worst */
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	if (typ->typtype == TYPTYPE_DOMAIN)
 	{
-		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-		Form_pg_type typ;
-		Oid			next = InvalidOid;
+		Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	con;
+		bool		isnull;
+		Datum		def;
 
-		if (!HeapTupleIsValid(tup))
-			break;
-		typ = (Form_pg_type) GETSTRUCT(tup);
-		if (typ->typtype == TYPTYPE_DOMAIN)
-		{
-			ScanKeyData key;
-			SysScanDesc scan;
-			HeapTuple	con;
-
-			if (conrel == NULL)
-				conrel = table_open(ConstraintRelationId, AccessShareLock);
-			ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber, F_OIDEQ,
-						ObjectIdGetDatum(typid));
-			scan = systable_beginscan(conrel, ConstraintTypidIndexId, true, NULL, 1, &key);
-			while (HeapTupleIsValid(con = systable_getnext(scan)))
-				found |= ((Form_pg_constraint) GETSTRUCT(con))->contype == CONSTRAINT_CHECK;
-			systable_endscan(scan);
-			if (!found)
-			{
-				bool		isnull;
-				Datum		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
-
-				found = !isnull && HlExprRunsNonAdminCode(stringToNode(TextDatumGetCString(def)));
-			}
-			next = typ->typbasetype;
-		}
-		else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-			next = typ->typelem;
-		ReleaseSysCache(tup);
-		typid = next;
-	}
-	if (conrel != NULL)
+		ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(typid));
+		scan = systable_beginscan(conrel, ConstraintTypidIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(con = systable_getnext(scan)))
+			found |= ((Form_pg_constraint) GETSTRUCT(con))->contype == CONSTRAINT_CHECK;
+		systable_endscan(scan);
 		table_close(conrel, AccessShareLock);
+		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
+		found = found || (!isnull && HlExprRunsNonAdminCode(stringToNode(TextDatumGetCString(def))));
+		found = found || type_runs_code(typ->typbasetype, depth + 1);
+	}
+	else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		found = type_runs_code(typ->typelem, depth + 1);
+	else if (typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid))
+	{
+		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts && !found; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			found = !att->attisdropped && type_runs_code(att->atttypid, depth + 1);
+		}
+		relation_close(rel, AccessShareLock);
+	}
+	else if (typ->typtype == TYPTYPE_RANGE)
+		found = type_runs_code(get_range_subtype(typid), depth + 1);
+	else if (typ->typtype == TYPTYPE_MULTIRANGE)
+		found = type_runs_code(get_multirange_range(typid), depth + 1);
+	ReleaseSysCache(tup);
 	return found;
 }
 
+bool
+HlTypeRunsDomainCode(Oid typid)
+{
+	return type_runs_code(typid, 0);
+}
+
 /*
- * A protected table with a column of type typid (or of a domain over it, or an array of
- * either), as a RangeVar, or NULL.
+ * A protected table with a column of type typid, or of a type built on it (a domain over
+ * it, an array, a composite type with an attribute of it, a range), as a RangeVar, or NULL.
  */
 RangeVar *
 HlProtectedTableUsingType(Oid typid)
@@ -237,11 +318,18 @@ HlProtectedTableUsingType(Oid typid)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("WITH RECURSIVE d(oid) AS ("
-							  " SELECT $1 UNION"
-							  " SELECT t.oid FROM pg_catalog.pg_type t JOIN d"
-							  "  ON t.typbasetype OPERATOR(pg_catalog.=) d.oid"
-							  "  OR t.typelem OPERATOR(pg_catalog.=) d.oid)"
+	if (SPI_execute_with_args("WITH RECURSIVE edge(child, parent) AS ("
+							  " SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t"
+							  "  WHERE t.typtype OPERATOR(pg_catalog.=) 'd'"
+							  " UNION ALL SELECT t.oid, t.typelem FROM pg_catalog.pg_type t"
+							  "  WHERE t.typelem OPERATOR(pg_catalog.<>) 0"
+							  " UNION ALL SELECT c.reltype, a.atttypid FROM pg_catalog.pg_attribute a"
+							  "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+							  "  WHERE c.relkind OPERATOR(pg_catalog.=) 'c' AND NOT a.attisdropped"
+							  " UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r"
+							  " UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r),"
+							  " d(oid) AS (SELECT $1 UNION"
+							  "  SELECT e.child FROM edge e JOIN d ON e.parent OPERATOR(pg_catalog.=) d.oid)"
 							  " SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
 							  " FROM pg_catalog.pg_attribute a JOIN d ON a.atttypid OPERATOR(pg_catalog.=) d.oid"
 							  " JOIN hlauth_internal.protected_tables pt"
@@ -335,12 +423,22 @@ refuse_domain_code(Oid relid)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 
-			if (!att->attisdropped && HlTypeRunsDomainCode(att->atttypid))
+			if (att->attisdropped)
+				continue;
+			if (HlTypeRunsDomainCode(att->atttypid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: table %s has column %s of a domain with a check or a default of a non-admin's code",
 								RelationGetRelationName(rel), NameStr(att->attname)),
 						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
+						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
+			if (att->atthasdef && att->attgenerated == '\0' &&
+				HlExprRunsNonAdminCode(build_column_default(rel, att->attnum)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: table %s has column %s with a default calling a non-admin's function",
+								RelationGetRelationName(rel), NameStr(att->attname)),
+						 errdetail("It would run inside every tenant's inserts once the table is protected."),
 						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
 		}
 		table_close(rel, NoLock);

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(64);
+SELECT plan(73);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -529,6 +529,30 @@ SELECT throws_ok($$ALTER DOMAIN fc.dtext SET DEFAULT fc.trojan()$$, '42501', NUL
 	'7: ... nor give it a default calling its function (42501)');
 SELECT lives_ok($$ALTER DOMAIN fc.dcheck ADD CONSTRAINT other CHECK (VALUE <> '')$$,
 	'7: a domain no protected table uses is none of hlauth''s business');
+-- ... nor through built-ins that run queries, domain casts, composite or range types
+-- carrying such a domain, or a new child's own default (a sixth red-team pass)
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT query_to_xml('SELECT fc.trojan()', true, false, '')::text$$,
+	'42501', NULL, '7: a default running a query through query_to_xml() is refused (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT (now()::text::fc.dcheck)::text$$,
+	'42501', NULL, '7: ... and one casting to a domain whose check is the owner''s code (42501)');
+CREATE TYPE fc.comp AS (a text, b fc.dcheck);
+CREATE TYPE fc.rng AS RANGE (subtype = fc.dcheck);
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT (('(' || now()::text || ',x)')::fc.comp).a$$,
+	'42501', NULL, '7: ... and one casting text to a composite type carrying such a domain (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT lower(('[' || now()::text || ',z]')::fc.rng)$$,
+	'42501', NULL, '7: ... or to a range over it (42501)');
+CREATE DOMAIN fc.qd AS text DEFAULT query_to_xml('SELECT fc.trojan()', true, false, '')::text;
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN z fc.qd$$, '42501', NULL,
+	'7: a column of a domain whose default runs a query is refused (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN w fc.comp$$, '42501', NULL,
+	'7: ... and one of a composite type carrying a domain with a check (42501)');
+CREATE DOMAIN fc.nd AS text;
+CREATE TYPE fc.comp2 AS (a fc.nd);
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN w2 fc.comp2$$, '7: (a composite column whose domain has no check)');
+SELECT throws_ok($$ALTER DOMAIN fc.nd ADD CONSTRAINT spy CHECK (fc.trojan() IS NOT NULL) NOT VALID$$, '42501', NULL,
+	'7: ... whose domain then cannot get a check (42501)');
+SELECT throws_ok($$CREATE TABLE fc.p_child (secret text DEFAULT fc.trojan()) INHERITS (fc.p)$$, '42501', NULL,
+	'7: a child of a protected table cannot bring a default calling the owner''s function (42501)');
 CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
 CREATE INDEX ON fc.t_dom (account_id);
 SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
