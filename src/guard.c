@@ -22,7 +22,6 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
-#include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -406,7 +405,7 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 			if (cmd->subtype != AT_ColumnDefault || cmd->def == NULL)
 				continue;
 			attnum = get_attnum(relid, cmd->name);
-			if (attnum > 0 && HlExprRunsNonAdminCode(build_column_default(rel, attnum)))
+			if (attnum > 0 && HlColumnDefaultRunsNonAdminCode(rel, attnum))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: a default calling a non-admin's function on column \"%s\" of table \"%s\", protected by hlauth",

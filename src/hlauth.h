@@ -10,6 +10,7 @@
 #include "postgres.h"
 #include "access/attnum.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 #include "utils/uuid.h"
 
 #include "core/scope.h"
@@ -152,6 +153,8 @@ extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
 extern bool HlRelationIsProtected(Oid relid);
 /* Does the cooked expression call a function (or operator) owned by a non-admin? */
 extern bool HlExprRunsNonAdminCode(struct Node *expr);
+/* Does the column's default (its own, else its domain's) run such code? */
+extern bool HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum);
 /* Is the type a domain (or an array of one, or a domain over one) with a CHECK, or a default of a non-admin's code? */
 extern bool HlTypeRunsDomainCode(Oid typid);
 /* A protected table with a column of that type (or a domain or array over it), or NULL. */

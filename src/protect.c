@@ -186,53 +186,98 @@ function_not_admins(Oid funcid, void *context)
 	return !HlRoleIsAdmin(owner);
 }
 
-static bool type_runs_code(Oid typid, int depth);
+/*
+ * Is the type, and every type it is built on (a domain's base, an array's element, a
+ * composite's attributes, a range's subtype), owned by an hlauth admin? Then only an admin
+ * can give it code later (ALTER DOMAIN ... ADD CONSTRAINT, ALTER TYPE ... ADD ATTRIBUTE).
+ * Built-in types are owned by the bootstrap superuser.
+ */
+static bool
+type_sealed(Oid typid, int depth)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		sealed;
+
+	if (depth > 20)
+		return false;
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	sealed = HlRoleIsAdmin(typ->typowner);
+	if (sealed && typ->typtype == TYPTYPE_DOMAIN)
+		sealed = type_sealed(typ->typbasetype, depth + 1);
+	else if (sealed && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		sealed = type_sealed(typ->typelem, depth + 1);
+	else if (sealed && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
+			 typ->typrelid >= FirstNormalObjectId)
+	{
+		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts && sealed; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			sealed = att->attisdropped || type_sealed(att->atttypid, depth + 1);
+		}
+		relation_close(rel, AccessShareLock);
+	}
+	else if (sealed && typ->typtype == TYPTYPE_RANGE)
+		sealed = type_sealed(get_range_subtype(typid), depth + 1);
+	else if (sealed && typ->typtype == TYPTYPE_MULTIRANGE)
+		sealed = type_sealed(get_multirange_range(typid), depth + 1);
+	ReleaseSysCache(tup);
+	return sealed;
+}
 
 static bool
 runs_non_admin_code_walker(Node *node, void *context)
 {
-	Oid			coerced_to = InvalidOid;
+	Oid			type;
 
 	if (node == NULL)
 		return false;
 	if (check_functions_in_node(node, function_not_admins, context))
 		return true;
-	/* a coercion runs the target type's input and its domains' checks */
-	switch (nodeTag(node))
-	{
-		case T_CoerceToDomain:
-			coerced_to = ((CoerceToDomain *) node)->resulttype;
-			break;
-		case T_CoerceViaIO:
-			coerced_to = ((CoerceViaIO *) node)->resulttype;
-			break;
-		case T_ArrayCoerceExpr:
-			coerced_to = ((ArrayCoerceExpr *) node)->resulttype;
-			break;
-		case T_ConvertRowtypeExpr:
-			coerced_to = ((ConvertRowtypeExpr *) node)->resulttype;
-			break;
-		case T_RowExpr:
-			coerced_to = ((RowExpr *) node)->row_typeid;
-			break;
-		default:
-			break;
-	}
-	if (OidIsValid(coerced_to) && type_runs_code(coerced_to, 0))
+	/*
+	 * Every value the expression makes has a type only an admin can change: a non-admin's
+	 * domain could get a check later, or be cast into by a built-in (a record populated
+	 * from JSON), and run its code then.
+	 */
+	if (!IsA(node, List) && OidIsValid(type = exprType(node)) && !type_sealed(type, 0))
 		return true;
 	return expression_tree_walker(node, runs_non_admin_code_walker, context);
 }
 
 /*
- * Does the (cooked) expression call a function, or an operator's function, that a role
- * other than an hlauth admin owns, or a built-in that runs a query, or coerce into a type
- * that runs such code (type_runs_code)? Built-in functions and hlauth's own are owned by
- * the bootstrap superuser.
+ * Does the (cooked) expression run code that is not an hlauth admin's, now or after a later
+ * change by its owner? That is: a call of a function (or an operator's function) owned by a
+ * non-admin, or of a built-in that runs a query given as text; or a value of a type that is
+ * not sealed (type_sealed). Built-in functions and types, and hlauth's, are the bootstrap
+ * superuser's.
  */
 bool
 HlExprRunsNonAdminCode(Node *expr)
 {
 	return runs_non_admin_code_walker(expr, NULL);
+}
+
+/*
+ * Does the column's default (its own, else its domain's) run such code? The coercion to the
+ * column's own type is left out: the column's type is watched as a column type (ADD COLUMN,
+ * protect(), ALTER DOMAIN on a domain a protected column uses).
+ */
+bool
+HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum)
+{
+	Node	   *def = build_column_default(rel, attnum);
+
+	if (def != NULL && IsA(def, CoerceToDomain) &&
+		((CoerceToDomain *) def)->resulttype == TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid)
+		def = (Node *) ((CoerceToDomain *) def)->arg;
+	return HlExprRunsNonAdminCode(def);
 }
 
 /*
@@ -433,7 +478,7 @@ refuse_domain_code(Oid relid)
 						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
 						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
 			if (att->atthasdef && att->attgenerated == '\0' &&
-				HlExprRunsNonAdminCode(build_column_default(rel, att->attnum)))
+				HlColumnDefaultRunsNonAdminCode(rel, att->attnum))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: table %s has column %s with a default calling a non-admin's function",

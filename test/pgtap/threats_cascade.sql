@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(73);
+SELECT plan(77);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -553,6 +553,18 @@ SELECT throws_ok($$ALTER DOMAIN fc.nd ADD CONSTRAINT spy CHECK (fc.trojan() IS N
 	'7: ... whose domain then cannot get a check (42501)');
 SELECT throws_ok($$CREATE TABLE fc.p_child (secret text DEFAULT fc.trojan()) INHERITS (fc.p)$$, '42501', NULL,
 	'7: a child of a protected table cannot bring a default calling the owner''s function (42501)');
+-- ... nor through a type of the owner's that the default uses, which could get code later
+-- or be filled by a built-in (a seventh red-team pass): only types an admin owns, all the
+-- way down, may appear in a non-admin's default
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN z1 int$$, '7: (a plain column)');
+CREATE DOMAIN fc.d1 AS int;
+CREATE TYPE fc.c3 AS (a int);
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT (0::fc.d1)$$, '42501', NULL,
+	'7: a default casting to the owner''s domain (which could get a check later) is refused (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT (jsonb_populate_record(NULL::fc.c3, '{"a":1}')).a$$,
+	'42501', NULL, '7: ... and one filling the owner''s composite type through a built-in (42501)');
+SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT 0, ALTER COLUMN note SET DEFAULT 'n'$$,
+	'7: a constant default is fine, for a column of the owner''s domain too');
 CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
 CREATE INDEX ON fc.t_dom (account_id);
 SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
