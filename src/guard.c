@@ -250,7 +250,35 @@ command_risk(Node *parsetree, RangeVar **target)
 				 * foreign key, a parent).
 				 */
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
-				bool		self_protected = relation_is_protected(stmt->relation);
+				bool		self_protected;
+
+				/*
+				 * ALTER TYPE <composite> ADD ATTRIBUTE of a type whose values run code (a
+				 * domain with a check): that code would run on every tenant's writes to a
+				 * protected table's column of the composite type. (PostgreSQL itself refuses
+				 * ALTER ATTRIBUTE ... TYPE on a type a column uses.)
+				 */
+				if (stmt->objtype == OBJECT_TYPE)
+				{
+					foreach(lc, stmt->cmds)
+					{
+						AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+						ColumnDef  *def;
+						Oid			reltype;
+
+						if (cmd->subtype != AT_AddColumn)
+							continue;
+						def = castNode(ColumnDef, cmd->def);
+						if (!HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
+							continue;
+						reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, false));
+						if ((*target = HlProtectedTableUsingType(reltype)) != NULL)
+							return "an attribute of a domain with a check or a default of a non-admin's code (it would run on every tenant's writes of a column of the type)";
+					}
+					*target = NULL;
+					return NULL;
+				}
+				self_protected = relation_is_protected(stmt->relation);
 
 				foreach(lc, stmt->cmds)
 				{

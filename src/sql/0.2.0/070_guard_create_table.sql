@@ -6,11 +6,12 @@
 -- security, so inserting into an unprotected referencing table would tell whether a key
 -- exists in any tenant's rows. See docs/reference.md#foreign-key-actions. And ALTER DOMAIN:
 -- a check added to (or validated on) a domain that a protected table's column uses runs the
--- domain owner's code over every tenant's values.
+-- domain owner's code over every tenant's values; so does ALTER TYPE ... ADD ATTRIBUTE of such
+-- a domain to a composite type a protected table's column uses.
 -- ---------------------------------------------------------------------------
 DROP EVENT TRIGGER hlauth_guard_ddl_start;
 CREATE EVENT TRIGGER hlauth_guard_ddl_start ON ddl_command_start
-	WHEN TAG IN ('CREATE SCHEMA', 'CREATE TABLE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'CREATE STATISTICS', 'ALTER TABLE', 'ALTER DOMAIN')
+	WHEN TAG IN ('CREATE SCHEMA', 'CREATE TABLE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'CREATE STATISTICS', 'ALTER TABLE', 'ALTER DOMAIN', 'ALTER TYPE')
 	EXECUTE FUNCTION hlauth_internal.guard_ddl_start();
 COMMENT ON EVENT TRIGGER hlauth_guard_ddl_start IS 'hlauth: refuses triggers, rules, expression/partial/unique indexes, expression statistics, constraints, type changes and re-parenting on protected tables, foreign keys to them from unprotected tables, and checks on domains their columns use, unless run by hlauth_admin';
 
