@@ -271,8 +271,9 @@ command_risk(Node *parsetree, RangeVar **target)
 						def = castNode(ColumnDef, cmd->def);
 						if (!HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
 							continue;
-						reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, false));
-						if ((*target = HlProtectedTableUsingType(reltype)) != NULL)
+						reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
+						if (OidIsValid(reltype) &&
+							(*target = HlProtectedTableUsingType(reltype)) != NULL)
 							return "an attribute of a domain with a check or a default of a non-admin's code (it would run on every tenant's writes of a column of the type)";
 					}
 					*target = NULL;

@@ -188,9 +188,9 @@ function_not_admins(Oid funcid, void *context)
 
 /*
  * Is the type, and every type it is built on (a domain's base, an array's element, a
- * composite's attributes, a range's subtype), owned by an hlauth admin? Then only an admin
- * can give it code later (ALTER DOMAIN ... ADD CONSTRAINT, ALTER TYPE ... ADD ATTRIBUTE).
- * Built-in types are owned by the bootstrap superuser.
+ * composite's attributes, a range's subtype), owned by an hlauth admin, or a base type or
+ * an enum? Then only an admin can give it code later (ALTER DOMAIN ... ADD CONSTRAINT,
+ * ALTER TYPE ... ADD ATTRIBUTE). Built-in types are owned by the bootstrap superuser.
  */
 static bool
 type_sealed(Oid typid, int depth)
@@ -205,7 +205,12 @@ type_sealed(Oid typid, int depth)
 	if (!HeapTupleIsValid(tup))
 		return false;
 	typ = (Form_pg_type) GETSTRUCT(tup);
-	sealed = HlRoleIsAdmin(typ->typowner);
+	/*
+	 * A base type's code is its C functions, which only a superuser can set; an enum has
+	 * none (ALTER TYPE ... ADD VALUE adds labels). Either is sealed whoever owns it.
+	 */
+	sealed = typ->typtype == TYPTYPE_BASE || typ->typtype == TYPTYPE_ENUM ||
+		typ->typtype == TYPTYPE_PSEUDO || HlRoleIsAdmin(typ->typowner);
 	if (sealed && typ->typtype == TYPTYPE_DOMAIN)
 		sealed = type_sealed(typ->typbasetype, depth + 1);
 	else if (sealed && OidIsValid(typ->typelem) && IsTrueArrayType(typ))

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(79);
+SELECT plan(80);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -565,6 +565,9 @@ SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT (jsonb_populate_
 	'42501', NULL, '7: ... and one filling the owner''s composite type through a built-in (42501)');
 SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT 0, ALTER COLUMN note SET DEFAULT 'n'$$,
 	'7: a constant default is fine, for a column of the owner''s domain too');
+CREATE TYPE fc.status AS ENUM ('new', 'done');
+SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN status fc.status, ALTER COLUMN status SET DEFAULT 'new'$$,
+	'7: ... and for a column of the owner''s enum (an enum runs no code)');
 SELECT throws_ok($$ALTER TYPE fc.comp2 ADD ATTRIBUTE b fc.dcheck$$, '42501', NULL,
 	'7: a composite type a protected column uses cannot get an attribute of a domain with a check (42501)');
 SELECT lives_ok($$ALTER TYPE fc.comp2 ADD ATTRIBUTE c text$$, '7: ... a plain attribute is fine');
