@@ -19,6 +19,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_range.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -286,9 +287,10 @@ HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum)
 }
 
 /*
- * Does a value of the type run code of a non-admin's when it is made: a domain with a CHECK
- * constraint or such a default, or a type built on one (a domain over it, an array, a
- * composite type with an attribute of it, a range over it)?
+ * Does a value of the type run code of a non-admin's: a domain with a CHECK constraint or
+ * such a default, a range whose subtype_diff is a non-admin's function, or a type built on
+ * one (a domain over it, an array, a composite type with an attribute of it, a range over
+ * it, a multirange)?
  */
 static bool
 type_runs_code(Oid typid, int depth)
@@ -341,7 +343,22 @@ type_runs_code(Oid typid, int depth)
 		relation_close(rel, AccessShareLock);
 	}
 	else if (typ->typtype == TYPTYPE_RANGE)
-		found = type_runs_code(get_range_subtype(typid), depth + 1);
+	{
+		/*
+		 * A range's subtype_diff is any function its maker wrote: GiST calls it on every
+		 * tenant's writes, ANALYZE on every tenant's values. (Its canonical function is C.)
+		 */
+		HeapTuple	rng = SearchSysCache1(RANGETYPE, ObjectIdGetDatum(typid));
+
+		if (HeapTupleIsValid(rng))
+		{
+			Oid			subdiff = ((Form_pg_range) GETSTRUCT(rng))->rngsubdiff;
+
+			found = OidIsValid(subdiff) && function_not_admins(subdiff, NULL);
+			ReleaseSysCache(rng);
+		}
+		found = found || type_runs_code(get_range_subtype(typid), depth + 1);
+	}
 	else if (typ->typtype == TYPTYPE_MULTIRANGE)
 		found = type_runs_code(get_multirange_range(typid), depth + 1);
 	ReleaseSysCache(tup);

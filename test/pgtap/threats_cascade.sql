@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(80);
+SELECT plan(83);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -571,6 +571,22 @@ SELECT lives_ok($$ALTER TABLE fc.p ADD COLUMN status fc.status, ALTER COLUMN sta
 SELECT throws_ok($$ALTER TYPE fc.comp2 ADD ATTRIBUTE b fc.dcheck$$, '42501', NULL,
 	'7: a composite type a protected column uses cannot get an attribute of a domain with a check (42501)');
 SELECT lives_ok($$ALTER TYPE fc.comp2 ADD ATTRIBUTE c text$$, '7: ... a plain attribute is fine');
+-- ... nor through a range type whose subtype_diff is the owner's function: GiST calls it on
+-- every tenant's writes, ANALYZE on every tenant's values (an eighth red-team pass)
+CREATE FUNCTION fc.spy_diff(a int, b int) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN (b - a)::float8;
+END
+$$;
+CREATE TYPE fc.spyrange AS RANGE (subtype = int, subtype_diff = fc.spy_diff);
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN r fc.spyrange$$, '42501', NULL,
+	'7: a column of a range type whose subtype_diff is the owner''s function is refused (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ADD COLUMN r fc.spymultirange$$, '42501', NULL,
+	'7: ... and of its multirange (42501)');
+CREATE TABLE fc.t_rng (id int, account_id uuid NOT NULL, r fc.spyrange);
+CREATE INDEX ON fc.t_rng (account_id);
+SELECT throws_ok($$SELECT hlauth.protect('fc.t_rng')$$, '42501', NULL,
+	'7: ... and a table with one is not protected for a non-admin (42501)');
 CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
 CREATE INDEX ON fc.t_dom (account_id);
 SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
