@@ -524,6 +524,13 @@ audit_table_build(AuditTable *t, Relation rel, Trigger *trigger)
 		c->typlen = att->attlen;
 		c->typbyval = att->attbyval;
 		c->cat = audit_category(base);
+		/*
+		 * to_jsonb() calls a cast to json that a type's owner may create at any time: a
+		 * non-admin's code inside every tenant's writes. Values of a type not owned by
+		 * admins all the way down are recorded as their output, a string.
+		 */
+		if (c->cat == CAT_TO_JSONB && !HlTypeOwnedByAdmins(att->atttypid))
+			c->cat = CAT_OUTPUT;
 		if (c->cat == CAT_OUTPUT || c->cat == CAT_NUMERIC)
 		{
 			Oid			outfn;

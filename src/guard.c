@@ -59,8 +59,8 @@ column_def_risk(ColumnDef *def)
 	ListCell   *lc;
 
 	if (def->typeName != NULL &&
-		HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
-		return "a column of a domain with a check or a default of a non-admin's code (it runs over every tenant's values)";
+		HlTypeRunsNonAdminCode(LookupTypeNameOid(NULL, def->typeName, true)))
+		return "a column of a type that runs a non-admin's code (it runs over every tenant's values)";
 
 	foreach(lc, def->constraints)
 	{
@@ -269,12 +269,12 @@ command_risk(Node *parsetree, RangeVar **target)
 						if (cmd->subtype != AT_AddColumn)
 							continue;
 						def = castNode(ColumnDef, cmd->def);
-						if (!HlTypeRunsDomainCode(LookupTypeNameOid(NULL, def->typeName, true)))
+						if (!HlTypeRunsNonAdminCode(LookupTypeNameOid(NULL, def->typeName, true)))
 							continue;
 						reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
 						if (OidIsValid(reltype) &&
 							(*target = HlProtectedTableUsingType(reltype)) != NULL)
-							return "an attribute of a domain with a check or a default of a non-admin's code (it would run on every tenant's writes of a column of the type)";
+							return "an attribute of a type that runs a non-admin's code (it would run on every tenant's writes of a column of the type)";
 					}
 					*target = NULL;
 					return NULL;
@@ -450,7 +450,7 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 		Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
 		RangeVar   *used;
 
-		if (HlTypeRunsDomainCode(typid) && (used = HlProtectedTableUsingType(typid)) != NULL)
+		if (HlTypeRunsNonAdminCode(typid) && (used = HlProtectedTableUsingType(typid)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: a default calling a non-admin's function on domain %s, used by table \"%s\", protected by hlauth",

@@ -155,8 +155,10 @@ extern bool HlRelationIsProtected(Oid relid);
 extern bool HlExprRunsNonAdminCode(struct Node *expr);
 /* Does the column's default (its own, else its domain's) run such code? */
 extern bool HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum);
-/* Is the type a domain (or an array of one, or a domain over one) with a CHECK, or a default of a non-admin's code? */
-extern bool HlTypeRunsDomainCode(Oid typid);
+/* Do values of the type run a non-admin's code (a domain's check or default, a range's subtype_diff, or a type built on one)? */
+extern bool HlTypeRunsNonAdminCode(Oid typid);
+/* Is the type, and every type it is built on, owned by an hlauth admin (no cast of a non-admin's to json)? */
+extern bool HlTypeOwnedByAdmins(Oid typid);
 /* A protected table with a column of that type (or a domain or array over it), or NULL. */
 extern struct RangeVar *HlProtectedTableUsingType(Oid typid);
 extern bool HlCurrentRoleIsAdmin(void);

@@ -239,6 +239,46 @@ type_sealed(Oid typid, int depth)
 }
 
 static bool
+type_owned_by_admins(Oid typid, int depth)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		ok;
+
+	if (depth > 20)
+		return false;
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	ok = HlRoleIsAdmin(typ->typowner);
+	if (ok && typ->typtype == TYPTYPE_DOMAIN)
+		ok = type_owned_by_admins(typ->typbasetype, depth + 1);
+	else if (ok && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		ok = type_owned_by_admins(typ->typelem, depth + 1);
+	else if (ok && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
+			 typ->typrelid >= FirstNormalObjectId)
+	{
+		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts && ok; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			ok = att->attisdropped || type_owned_by_admins(att->atttypid, depth + 1);
+		}
+		relation_close(rel, AccessShareLock);
+	}
+	else if (ok && typ->typtype == TYPTYPE_RANGE)
+		ok = type_owned_by_admins(get_range_subtype(typid), depth + 1);
+	else if (ok && typ->typtype == TYPTYPE_MULTIRANGE)
+		ok = type_owned_by_admins(get_multirange_range(typid), depth + 1);
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+static bool
 runs_non_admin_code_walker(Node *node, void *context)
 {
 	Oid			type;
@@ -365,8 +405,20 @@ type_runs_code(Oid typid, int depth)
 	return found;
 }
 
+/*
+ * Is the type, and every type it is built on, owned by an hlauth admin? A type's owner may
+ * create a cast from it to json, which to_jsonb() calls: the audit trigger renders values of
+ * other types with their output functions instead.
+ */
 bool
-HlTypeRunsDomainCode(Oid typid)
+HlTypeOwnedByAdmins(Oid typid)
+{
+	return type_owned_by_admins(typid, 0);
+}
+
+/* Do values of the type run a non-admin's code (type_runs_code)? */
+bool
+HlTypeRunsNonAdminCode(Oid typid)
 {
 	return type_runs_code(typid, 0);
 }
@@ -470,13 +522,13 @@ refuse_foreign_key_actions(Oid relid)
 }
 
 /*
- * A column (of the table, or of one of its partitions or children) whose type is a domain
- * with a check or a non-constant default: code of the domain's owner that runs over every
- * value written or inside every insert, like a CHECK constraint or a trigger, which
- * protect() refuses a non-admin too.
+ * A column (of the table, or of one of its partitions or children) whose type runs a
+ * non-admin's code (a domain's check or default, a range's subtype_diff), or whose default
+ * does: it runs over every value written or inside every insert, like a CHECK constraint
+ * or a trigger, which protect() refuses a non-admin too.
  */
 static void
-refuse_domain_code(Oid relid)
+refuse_code_in_columns(Oid relid)
 {
 	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	ListCell   *lc;
@@ -492,10 +544,10 @@ refuse_domain_code(Oid relid)
 
 			if (att->attisdropped)
 				continue;
-			if (HlTypeRunsDomainCode(att->atttypid))
+			if (HlTypeRunsNonAdminCode(att->atttypid))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has column %s of a domain with a check or a default of a non-admin's code",
+						 errmsg("permission denied: table %s has column %s of a type that runs a non-admin's code",
 								RelationGetRelationName(rel), NameStr(att->attname)),
 						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
 						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
@@ -677,7 +729,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	if (!is_admin)
 	{
 		refuse_foreign_key_actions(relid);
-		refuse_domain_code(relid);
+		refuse_code_in_columns(relid);
 	}
 
 	for (i = 0; i < 5; i++)

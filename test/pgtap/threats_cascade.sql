@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(83);
+SELECT plan(85);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -590,13 +590,44 @@ SELECT throws_ok($$SELECT hlauth.protect('fc.t_rng')$$, '42501', NULL,
 CREATE TABLE fc.t_dom (id int, account_id uuid NOT NULL, v fc.dcheck);
 CREATE INDEX ON fc.t_dom (account_id);
 SELECT throws_ok($$SELECT hlauth.protect('fc.t_dom')$$, '42501',
-	'permission denied: table t_dom has column v of a domain with a check or a default of a non-admin''s code',
+	'permission denied: table t_dom has column v of a type that runs a non-admin''s code',
 	'7: a non-admin cannot protect a table with a column of such a domain (42501)');
 SELECT throws_ok($$CREATE SCHEMA fc_sneak CREATE TABLE pp PARTITION OF fc.cp FOR VALUES IN ('e1000000-0000-4000-8000-0000000000cc')$$,
 	'42501', NULL, '10: a partition of a protected table cannot be made inside CREATE SCHEMA (42501)');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM fc.loot WHERE v LIKE 'def:%'), 0::bigint,
 	'7: ... and none of the owner''s code ran');
+
+-- ---------------------------------------------------------------------------
+-- The audit trigger renders values with to_jsonb(), which calls a cast to json that the
+-- owner of a type may create at any time: the owner's code inside every tenant's writes
+-- (a ninth red-team pass). Values of types a non-admin owns are recorded as their output.
+-- ---------------------------------------------------------------------------
+SET ROLE fc_owner;
+CREATE TYPE fc.e AS ENUM ('x', 'y');
+CREATE FUNCTION fc.e_json(v fc.e) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO fc.loot VALUES ('cast:' || v::text);
+	RETURN to_json('cast ' || v::text);
+END
+$$;
+CREATE CAST (fc.e AS json) WITH FUNCTION fc.e_json(fc.e);
+CREATE TABLE fc.au (id int PRIMARY KEY, account_id uuid NOT NULL, tag fc.e, tags fc.e[]);
+CREATE INDEX ON fc.au (account_id);
+SET client_min_messages = error;
+SELECT hlauth.protect('fc.au') \g /dev/null
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT hlauth.audit('fc.au') \g /dev/null
+BEGIN;
+SET LOCAL ROLE fc_owner;
+SELECT fch.login('B') \g /dev/null
+INSERT INTO fc.au VALUES (1, fch.acct('B'), 'y', '{x,y}');
+COMMIT;
+SELECT is((SELECT count(*) FROM fc.loot WHERE v LIKE 'cast:%'), 0::bigint,
+	'7: the owner''s cast to json does not run inside B''s audited insert');
+SELECT is((SELECT new->>'tag' || ' ' || (new->>'tags') FROM hlauth.audit_log WHERE table_name = 'fc.au'),
+	'y {x,y}', '7: ... the values of the owner''s enum are recorded as their output');
 
 -- ---------------------------------------------------------------------------
 -- Without hlauth preloaded, a non-admin's table is not protected
