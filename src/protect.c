@@ -188,6 +188,39 @@ function_not_admins(Oid funcid, void *context)
 }
 
 /*
+ * Volatile built-ins a default may call: they make a value and change nothing a tenant's
+ * session would carry on with. Any other volatile function is refused in a non-admin's
+ * default, even an admin's: set_config('search_path', ...) would leave the tenant's session
+ * resolving names to the owner's functions, hlauth.set_principal() would move the tenant's
+ * next writes to a tenant of the owner's choosing.
+ */
+static bool
+volatile_allowed_in_default(Oid funcid)
+{
+	switch (funcid)
+	{
+		case F_NEXTVAL:
+		case F_GEN_RANDOM_UUID:
+		case F_RANDOM:
+		case F_CLOCK_TIMESTAMP:
+		case F_STATEMENT_TIMESTAMP:
+		case F_TIMEOFDAY:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* function_not_admins, or a volatile function other than those a default may call */
+static bool
+function_not_for_defaults(Oid funcid, void *context)
+{
+	if (function_not_admins(funcid, context))
+		return true;
+	return func_volatile(funcid) == PROVOLATILE_VOLATILE && !volatile_allowed_in_default(funcid);
+}
+
+/*
  * Is the type, and every type it is built on (a domain's base, an array's element, a
  * composite's attributes, a range's subtype), owned by an hlauth admin, or a base type or
  * an enum? Then only an admin can give it code later (ALTER DOMAIN ... ADD CONSTRAINT,
@@ -285,7 +318,7 @@ runs_non_admin_code_walker(Node *node, void *context)
 
 	if (node == NULL)
 		return false;
-	if (check_functions_in_node(node, function_not_admins, context))
+	if (check_functions_in_node(node, function_not_for_defaults, context))
 		return true;
 	/*
 	 * Every value the expression makes has a type only an admin can change: a non-admin's
@@ -298,11 +331,12 @@ runs_non_admin_code_walker(Node *node, void *context)
 }
 
 /*
- * Does the (cooked) expression run code that is not an hlauth admin's, now or after a later
- * change by its owner? That is: a call of a function (or an operator's function) owned by a
- * non-admin, or of a built-in that runs a query given as text; or a value of a type that is
- * not sealed (type_sealed). Built-in functions and types, and hlauth's, are the bootstrap
- * superuser's.
+ * Does the (cooked) expression, as a default a non-admin set, run code that is not an hlauth
+ * admin's, now or after a later change by its owner, or change the inserting session? That
+ * is: a call of a function (or an operator's function) owned by a non-admin, of a built-in
+ * that runs a query given as text, or of a volatile function other than those that only
+ * make a value (volatile_allowed_in_default); or a value of a type that is not sealed
+ * (type_sealed). Built-in functions and types, and hlauth's, are the bootstrap superuser's.
  */
 bool
 HlExprRunsNonAdminCode(Node *expr)

@@ -211,7 +211,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(85);
+SELECT plan(88);
 
 SELECT ok((SELECT c.relforcerowsecurity AND pg_get_userbyid(c.relowner) = 'fc_owner'
 			 AND NOT pg_has_role('fc_owner', 'hlauth_admin', 'MEMBER')
@@ -563,6 +563,16 @@ SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT (0::fc.d1)$$, '4
 	'7: a default casting to the owner''s domain (which could get a check later) is refused (42501)');
 SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT (jsonb_populate_record(NULL::fc.c3, '{"a":1}')).a$$,
 	'42501', NULL, '7: ... and one filling the owner''s composite type through a built-in (42501)');
+-- ... nor a built-in that changes the inserting session: set_config('search_path') left
+-- every later query of that (pooled) session resolving operators to the owner's (a tenth
+-- red-team pass); hlauth.set_principal() would move the tenant's next writes
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN secret SET DEFAULT set_config('search_path', 'fc, pg_catalog', false)$$,
+	'42501', NULL, '7: a default calling set_config() is refused (42501)');
+SELECT throws_ok($$ALTER TABLE fc.p ALTER COLUMN created_by SET DEFAULT
+	(hlauth.set_principal('e1000000-0000-4000-8000-0000000000f1', fch.acct('A'), 'contacts.read') IS NULL)::int::text::uuid$$,
+	'42501', NULL, '7: ... and one calling hlauth.set_principal() (42501)');
+SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN created_by SET DEFAULT gen_random_uuid()$$,
+	'7: volatile built-ins that only make a value are fine (gen_random_uuid())');
 SELECT lives_ok($$ALTER TABLE fc.p ALTER COLUMN z1 SET DEFAULT 0, ALTER COLUMN note SET DEFAULT 'n'$$,
 	'7: a constant default is fine, for a column of the owner''s domain too');
 CREATE TYPE fc.status AS ENUM ('new', 'done');
