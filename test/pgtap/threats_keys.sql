@@ -78,7 +78,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(32);
+SELECT plan(35);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -127,6 +127,17 @@ SELECT throws_ok($$SELECT hlauth.revoke_api_key(tk.key_id('victim'))$$, '42501',
 	'15: K cannot revoke a key of the parent account A');
 SELECT throws_ok($$SELECT hlauth.issue_api_key(tk.id('K'), tk.id('A'), 'hlauth/keys.write')$$, '42501', NULL,
 	'15: K cannot issue a key at the parent account A');
+-- A key out of reach and a missing one get the same answer (a red-team pass: a missing key
+-- was 42704 "does not exist", an existing one out of reach named its tenant).
+SELECT throws_ok(format('SELECT hlauth.revoke_api_key(%L)', tk.key_id('victim')), '42501',
+	format('permission denied: API key %s does not exist or is not within reach', tk.key_id('victim')),
+	'15: revoking a key out of reach says neither that it exists nor its tenant');
+SELECT throws_ok($$SELECT hlauth.revoke_api_key('nosuchkey000')$$, '42501',
+	'permission denied: API key nosuchkey000 does not exist or is not within reach',
+	'15: ... and a missing key gets the same answer');
+SELECT throws_ok($$SELECT hlauth.rotate_api_key('nosuchkey000', '0')$$, '42501',
+	'permission denied: API key nosuchkey000 does not exist or is not within reach',
+	'15: ... when rotating too');
 ROLLBACK;
 BEGIN;
 SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'kay account'));

@@ -130,7 +130,8 @@ COMMENT ON FUNCTION hlauth_internal.registered_scopes(hlauth.scopes) IS 'The reg
 -- May the caller manage keys at this tenant? An admin always; otherwise a context holding
 -- hlauth/keys.write, at that tenant or above it. Not below: an app's context reaches its
 -- parent account's rows, but never the account's keys.
-CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid, admin boolean) RETURNS void
+CREATE FUNCTION hlauth_internal.require_key_manager(tenant uuid, admin boolean, key_id text DEFAULT NULL)
+	RETURNS void
 	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF admin THEN
@@ -145,15 +146,23 @@ BEGIN
 		RAISE EXCEPTION 'permission denied: scope "hlauth/keys.write" is required'
 			USING ERRCODE = '42501';
 	END IF;
-	IF NOT hlauth.can_access(tenant) OR NOT hlauth_internal.tenant_within(tenant, hlauth.tenant()) THEN
+	IF tenant IS NULL OR NOT hlauth.can_access(tenant)
+	   OR NOT hlauth_internal.tenant_within(tenant, hlauth.tenant()) THEN
+		-- An existing key (key_id) out of reach and a missing one get the same answer: neither
+		-- its existence nor its tenant is anyone else's to learn.
+		IF key_id IS NOT NULL THEN
+			RAISE EXCEPTION 'permission denied: API key % does not exist or is not within reach', key_id
+				USING ERRCODE = '42501',
+					  HINT = 'Keys are managed from the key''s tenant or a tenant above it.';
+		END IF;
 		RAISE EXCEPTION 'permission denied: tenant % is not the current tenant or beneath it', tenant
 			USING ERRCODE = '42501',
 				  HINT = 'Keys are managed from the key''s tenant or a tenant above it.';
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) FROM PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean) IS 'Raises 42501 unless the caller is an admin (as its stamp said) or a principal with hlauth/keys.write whose context tenant is the tenant or above it';
+REVOKE ALL ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.require_key_manager(uuid, boolean, text) IS 'Raises 42501 unless the caller is an admin (as its stamp said) or a principal with hlauth/keys.write whose context tenant is the tenant or above it; for a key (key_id), a missing key and one out of reach get the same error';
 
 -- The bound of the API key the context was authenticated with, as read when authenticate()
 -- verified it (C: carried in the context, never re-read).
@@ -284,10 +293,11 @@ BEGIN
 		RAISE EXCEPTION 'key_id and a non-negative overlap are required' USING ERRCODE = '22023';
 	END IF;
 	SELECT * INTO old FROM hlauth.api_keys k WHERE k.key_id = rotate_api_key.key_id FOR UPDATE;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND admin THEN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = '42704';
 	END IF;
-	PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin);
+	-- for anyone else a missing key is refused like one out of reach (old.tenant_id is NULL)
+	PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin, key_id);
 	-- A rotation mints a key: the same rule as issue_api_key, the caller must hold all of
 	-- the key's scopes, in its context and by its own grants.
 	IF hlauth.principal() IS NOT NULL AND NOT admin THEN
@@ -345,12 +355,14 @@ DECLARE
 	old hlauth.api_keys;
 BEGIN
 	SELECT * INTO old FROM hlauth.api_keys k WHERE k.key_id = revoke_api_key.key_id FOR UPDATE;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND admin THEN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = '42704';
 	END IF;
-	-- A principal may always revoke its own keys.
-	IF hlauth.principal() IS DISTINCT FROM old.principal OR NOT hlauth.can_access(old.tenant_id) THEN
-		PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin);
+	-- A principal may always revoke its own keys. For anyone else a missing key is refused like
+	-- one out of reach (old is all NULL).
+	IF NOT FOUND OR hlauth.principal() IS DISTINCT FROM old.principal
+	   OR NOT hlauth.can_access(old.tenant_id) THEN
+		PERFORM hlauth_internal.require_key_manager(old.tenant_id, admin, key_id);
 	END IF;
 	IF old.revoked_at IS NULL THEN
 		UPDATE hlauth.api_keys k SET revoked_at = pg_catalog.now(), revoked_reason = reason
