@@ -221,74 +221,27 @@ function_not_for_defaults(Oid funcid, void *context)
 }
 
 /*
- * Is the type, and every type it is built on (a domain's base, an array's element, a
- * composite's attributes, a range's subtype), owned by an hlauth admin, or a base type or
- * an enum? Then only an admin can give it code later (ALTER DOMAIN ... ADD CONSTRAINT,
- * ALTER TYPE ... ADD ATTRIBUTE). Built-in types are owned by the bootstrap superuser.
+ * Does pred hold for the type and for every type it is built on (a domain's base, an
+ * array's element, a composite's attributes, a range's subtype, a multirange's range)?
  */
 static bool
-type_sealed(Oid typid, int depth)
-{
-	HeapTuple	tup;
-	Form_pg_type typ;
-	bool		sealed;
-
-	if (depth > 20)
-		return false;
-	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-	if (!HeapTupleIsValid(tup))
-		return false;
-	typ = (Form_pg_type) GETSTRUCT(tup);
-	/*
-	 * A base type's code is its C functions, which only a superuser can set; an enum has
-	 * none (ALTER TYPE ... ADD VALUE adds labels). Either is sealed whoever owns it.
-	 */
-	sealed = typ->typtype == TYPTYPE_BASE || typ->typtype == TYPTYPE_ENUM ||
-		typ->typtype == TYPTYPE_PSEUDO || HlRoleIsAdmin(typ->typowner);
-	if (sealed && typ->typtype == TYPTYPE_DOMAIN)
-		sealed = type_sealed(typ->typbasetype, depth + 1);
-	else if (sealed && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-		sealed = type_sealed(typ->typelem, depth + 1);
-	else if (sealed && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
-			 typ->typrelid >= FirstNormalObjectId)
-	{
-		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		for (int i = 0; i < desc->natts && sealed; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-
-			sealed = att->attisdropped || type_sealed(att->atttypid, depth + 1);
-		}
-		relation_close(rel, AccessShareLock);
-	}
-	else if (sealed && typ->typtype == TYPTYPE_RANGE)
-		sealed = type_sealed(get_range_subtype(typid), depth + 1);
-	else if (sealed && typ->typtype == TYPTYPE_MULTIRANGE)
-		sealed = type_sealed(get_multirange_range(typid), depth + 1);
-	ReleaseSysCache(tup);
-	return sealed;
-}
-
-static bool
-type_owned_by_admins(Oid typid, int depth)
+type_all(Oid typid, bool (*pred) (Form_pg_type), int depth)
 {
 	HeapTuple	tup;
 	Form_pg_type typ;
 	bool		ok;
 
 	if (depth > 20)
-		return false;
+		return false;			/* deeper than any sane type: assume the worst */
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	typ = (Form_pg_type) GETSTRUCT(tup);
-	ok = HlRoleIsAdmin(typ->typowner);
+	ok = pred(typ);
 	if (ok && typ->typtype == TYPTYPE_DOMAIN)
-		ok = type_owned_by_admins(typ->typbasetype, depth + 1);
+		ok = type_all(typ->typbasetype, pred, depth + 1);
 	else if (ok && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-		ok = type_owned_by_admins(typ->typelem, depth + 1);
+		ok = type_all(typ->typelem, pred, depth + 1);
 	else if (ok && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
 			 typ->typrelid >= FirstNormalObjectId)
 	{
@@ -299,16 +252,36 @@ type_owned_by_admins(Oid typid, int depth)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 
-			ok = att->attisdropped || type_owned_by_admins(att->atttypid, depth + 1);
+			ok = att->attisdropped || type_all(att->atttypid, pred, depth + 1);
 		}
 		relation_close(rel, AccessShareLock);
 	}
 	else if (ok && typ->typtype == TYPTYPE_RANGE)
-		ok = type_owned_by_admins(get_range_subtype(typid), depth + 1);
+		ok = type_all(get_range_subtype(typid), pred, depth + 1);
 	else if (ok && typ->typtype == TYPTYPE_MULTIRANGE)
-		ok = type_owned_by_admins(get_multirange_range(typid), depth + 1);
+		ok = type_all(get_multirange_range(typid), pred, depth + 1);
 	ReleaseSysCache(tup);
 	return ok;
+}
+
+static bool
+owned_by_admins(Form_pg_type typ)
+{
+	return HlRoleIsAdmin(typ->typowner);
+}
+
+/*
+ * A base type's code is its C functions, which only a superuser can set; an enum has none
+ * (ALTER TYPE ... ADD VALUE adds labels). Either is sealed whoever owns it; any other type
+ * only when an admin owns it, so that only an admin can give it code later (ALTER DOMAIN ...
+ * ADD CONSTRAINT, ALTER TYPE ... ADD ATTRIBUTE). Built-in types are the bootstrap
+ * superuser's.
+ */
+static bool
+sealed(Form_pg_type typ)
+{
+	return typ->typtype == TYPTYPE_BASE || typ->typtype == TYPTYPE_ENUM ||
+		typ->typtype == TYPTYPE_PSEUDO || owned_by_admins(typ);
 }
 
 static bool
@@ -325,7 +298,7 @@ runs_non_admin_code_walker(Node *node, void *context)
 	 * domain could get a check later, or be cast into by a built-in (a record populated
 	 * from JSON), and run its code then.
 	 */
-	if (!IsA(node, List) && OidIsValid(type = exprType(node)) && !type_sealed(type, 0))
+	if (!IsA(node, List) && OidIsValid(type = exprType(node)) && !type_all(type, sealed, 0))
 		return true;
 	return expression_tree_walker(node, runs_non_admin_code_walker, context);
 }
@@ -336,7 +309,7 @@ runs_non_admin_code_walker(Node *node, void *context)
  * is: a call of a function (or an operator's function) owned by a non-admin, of a built-in
  * that runs a query given as text, or of a volatile function other than those that only
  * make a value (volatile_allowed_in_default); or a value of a type that is not sealed
- * (type_sealed). Built-in functions and types, and hlauth's, are the bootstrap superuser's.
+ * (sealed). Built-in functions and types, and hlauth's, are the bootstrap superuser's.
  */
 bool
 HlExprRunsNonAdminCode(Node *expr)
@@ -447,7 +420,7 @@ type_runs_code(Oid typid, int depth)
 bool
 HlTypeOwnedByAdmins(Oid typid)
 {
-	return type_owned_by_admins(typid, 0);
+	return type_all(typid, owned_by_admins, 0);
 }
 
 /* Do values of the type run a non-admin's code (type_runs_code)? */
