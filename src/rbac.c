@@ -974,7 +974,7 @@ eff_forget_memo(EffEntry *e)
 HlScopes *
 HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = GetCurrentStatementStartTimestamp();
 	TimestampTz expires;
 	EffKey		key;
 	EffEntry   *e;
@@ -1031,7 +1031,7 @@ principal_at_memo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlS
 	key.principal = *principal;
 	key.tenant = *tenant;
 	e = (EffEntry *) hash_search(EffCache, &key, HASH_FIND, &found);
-	if (!found || !e->at_valid || GetCurrentTransactionStartTimestamp() >= e->expires ||
+	if (!found || !e->at_valid || GetCurrentStatementStartTimestamp() >= e->expires ||
 		VARSIZE(e->asked) != VARSIZE(asked) || memcmp(e->asked, asked, VARSIZE(asked)) != 0)
 		return NULL;
 	*path = e->path;
@@ -1179,12 +1179,21 @@ hlauth_effective_scopes(PG_FUNCTION_ARGS)
 	pg_uuid_t  *principal = PG_GETARG_UUID_P(0);
 	pg_uuid_t  *tenant = PG_GETARG_UUID_P(1);
 
+	const pg_uuid_t *me = HlContextPrincipal();
+
+	/*
+	 * A principal context reads its own; another principal's only with hlauth/grants.write
+	 * (what it could learn by managing grants anyway): they tell grants that the grants
+	 * table's policy hides (one at an agency, seen from an account) and suspensions.
+	 */
 	if (!HlCurrentRoleIsAdmin() && !role_is_member(GetUserId(), "hlauth_trusted") &&
-		!context_reaches(tenant))
+		!(context_reaches(tenant) &&
+		  ((me != NULL && memcmp(me, principal, sizeof(pg_uuid_t)) == 0) ||
+		   HlContextGrantsScope("hlauth/grants.write", strlen("hlauth/grants.write")))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read the effective scopes at tenant %s", uuid_text(tenant)),
-				 errdetail("Only hlauth_admin, hlauth_trusted, and a principal context that can access the tenant may read them.")));
+				 errdetail("Only hlauth_admin, hlauth_trusted, and a principal context that can access the tenant may read them: its own, or anyone's with hlauth/grants.write.")));
 	PG_RETURN_HLSCOPES_P(HlEffectiveScopes(principal, tenant));
 }
 

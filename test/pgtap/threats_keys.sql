@@ -78,7 +78,7 @@ GRANT EXECUTE ON FUNCTION tk.key_id(text) TO PUBLIC;
 CREATE TABLE tk.planted_calls (run_as name NOT NULL);
 GRANT INSERT, SELECT ON tk.planted_calls TO PUBLIC;
 
-SELECT plan(35);
+SELECT plan(37);
 
 SELECT is_empty($$SELECT rolname FROM pg_roles WHERE rolname = 'tk_app' AND (rolsuper OR rolbypassrls)$$,
 	'0: tk_app is not a superuser and has no BYPASSRLS');
@@ -138,6 +138,10 @@ SELECT throws_ok($$SELECT hlauth.revoke_api_key('nosuchkey000')$$, '42501',
 SELECT throws_ok($$SELECT hlauth.rotate_api_key('nosuchkey000', '0')$$, '42501',
 	'permission denied: API key nosuchkey000 does not exist or is not within reach',
 	'15: ... when rotating too');
+SELECT lives_ok($$SELECT hlauth.effective_scopes(tk.id('K'), tk.id('A1'))$$,
+	'15: K reads its own effective scopes');
+SELECT throws_ok($$SELECT hlauth.effective_scopes(tk.id('V'), tk.id('A1'))$$, '42501', NULL,
+	'15: ... but not another principal''s without hlauth/grants.write (42501)');
 ROLLBACK;
 BEGIN;
 SELECT hlauth.authenticate((SELECT k FROM tk.keys WHERE name = 'kay account'));

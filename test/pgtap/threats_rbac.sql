@@ -55,7 +55,8 @@ INSERT INTO rbt.names VALUES
 	('aaaa0000-0000-4000-8000-0000000000a0', 'AM'), ('aaaa0000-0000-4000-8000-0000000000a1', 'M'),
 	('aaaa0000-0000-4000-8000-0000000000a2', 'N'), ('aaaa0000-0000-4000-8000-0000000000a3', 'D'),
 	('aaaa0000-0000-4000-8000-0000000000b1', 'T1'), ('aaaa0000-0000-4000-8000-0000000000b2', 'T2'),
-	('aaaa0000-0000-4000-8000-0000000000c0', 'CM');
+	('aaaa0000-0000-4000-8000-0000000000c0', 'CM'), ('aaaa0000-0000-4000-8000-0000000000e1', 'EX'),
+	('aaaa0000-0000-4000-8000-0000000000e2', 'EY');
 GRANT SELECT ON rbt.names TO PUBLIC;
 -- The fixture's helpers pin search_path: the attacks below plant operators in it.
 CREATE FUNCTION rbt.id(n text) RETURNS uuid LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
@@ -156,7 +157,7 @@ CREATE OPERATOR rb_app_s.= (LEFTARG = text, RIGHTARG = text, FUNCTION = rb_app_s
 CREATE TABLE rb_app_s.grants (principal uuid, role_id uuid, tenant_id uuid);
 RESET ROLE;
 
-SELECT plan(127);
+SELECT plan(132);
 
 -- ---------------------------------------------------------------------------
 -- Preconditions
@@ -491,8 +492,15 @@ SELECT throws_ok($$SELECT hlauth.effective_scopes(rbt.id('M'), rbt.id('A'))$$, '
 BEGIN;
 SELECT rbt.login_definer('M', 'A', 'contacts.readonly');
 SELECT is(hlauth.principal(), rbt.id('M'), '15: (the untrusted session acts as M through the wrapper)');
+SELECT ok(hlauth.effective_scopes(rbt.id('M'), rbt.id('A')) IS NOT NULL,
+	'15: M reads its own effective scopes');
+SELECT throws_ok($$SELECT hlauth.effective_scopes(rbt.id('T1'), rbt.id('A1'))$$, '42501', NULL,
+	'15: ... but not another principal''s without hlauth/grants.write in its context (42501)');
+COMMIT;
+BEGIN;
+SELECT rbt.login_definer('M', 'A', 'contacts.readonly hlauth/grants.write');
 SELECT is(hlauth.effective_scopes(rbt.id('T1'), rbt.id('A1'))::text, 'contacts.readonly contacts.write',
-	'15: M reads effective scopes at a tenant it can access');
+	'15: M, with hlauth/grants.write, reads effective scopes at a tenant it can access');
 SELECT throws_ok($$SELECT hlauth.effective_scopes(rbt.id('T2'), rbt.id('B'))$$, '42501', NULL,
 	'15: M cannot read effective scopes at sibling account B');
 SELECT throws_ok($$SELECT hlauth.effective_scopes(rbt.id('AM'), rbt.id('G1'))$$, '42501', NULL,
@@ -546,5 +554,20 @@ SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
 									   'caller_is_admin', 'rbac_changed')
 					 AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
 	'3: no rbac internal is executable by PUBLIC');
+
+-- 15. A grant that expired after the transaction began no longer counts (a red-team pass: it
+-- was read against the transaction's start, so EX, whose 'manager' grant had expired, still
+-- held hlauth/grants.write in a transaction opened before, and granted the role on for good).
+SELECT hlauth.grant_role(rbt.id('EX'), rbt.role('manager'), rbt.id('A'), clock_timestamp() + interval '1 second')
+	\g /dev/null
+BEGIN;
+SET LOCAL ROLE rb_app;
+SELECT pg_sleep(1.5);
+SELECT rbt.login('EX', 'A', '*') \g /dev/null
+SELECT is(hlauth.scopes()::text, '', '15: a grant that expired after the transaction began gives no scopes');
+SELECT throws_ok($$SELECT hlauth.grant_role(rbt.id('EY'), rbt.role('manager'), rbt.id('A'))$$, '42501', NULL,
+	'15: ... and cannot be passed on');
+COMMIT;
+SELECT is(rbt.eff('EY', 'A'), '', '15: ... so EY holds nothing');
 
 SELECT * FROM finish();

@@ -221,7 +221,7 @@ COMMENT ON TRIGGER grants_truncated ON hlauth.grants IS 'Invalidates every backe
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION hlauth.effective_scopes(principal uuid, tenant uuid) RETURNS hlauth.scopes
 	AS 'MODULE_PATHNAME', 'hlauth_effective_scopes' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION hlauth.effective_scopes(uuid, uuid) IS 'The registered permissions the principal holds at the tenant through current grants there or above (wildcards expanded, implications applied); hlauth_admin, hlauth_trusted, or a principal that can access the tenant';
+COMMENT ON FUNCTION hlauth.effective_scopes(uuid, uuid) IS 'The registered permissions the principal holds at the tenant through current grants there or above (wildcards expanded, implications applied); hlauth_admin, hlauth_trusted, or a principal context that can access the tenant: its own, or anyone''s with hlauth/grants.write';
 
 CREATE FUNCTION hlauth.attribute(name text) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'hlauth_attribute' LANGUAGE C STABLE PARALLEL SAFE;
