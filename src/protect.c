@@ -334,82 +334,55 @@ HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum)
 }
 
 /*
- * Does a value of the type run code of a non-admin's: a domain with a CHECK constraint or
- * such a default, a range whose subtype_diff is a non-admin's function, or a type built on
- * one (a domain over it, an array, a composite type with an attribute of it, a range over
- * it, a multirange)?
+ * Does a value of this type itself run no code of a non-admin's? A domain's CHECK
+ * constraints and its default (if it calls such code), and a range's subtype_diff (any
+ * function its maker wrote: GiST calls it on every tenant's writes, ANALYZE on every
+ * tenant's values; a range's canonical function is C) are such code.
  */
 static bool
-type_runs_code(Oid typid, int depth)
+no_own_code(Form_pg_type typ)
 {
-	HeapTuple	tup;
-	Form_pg_type typ;
-	bool		found = false;
+	bool		code = false;
 
-	if (!OidIsValid(typid))
-		return false;
-	if (depth > 20)
-		return true;			/* deeper than any sane type: assume the worst */
-	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-	if (!HeapTupleIsValid(tup))
-		return false;
-	typ = (Form_pg_type) GETSTRUCT(tup);
 	if (typ->typtype == TYPTYPE_DOMAIN)
 	{
 		Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
 		ScanKeyData key;
 		SysScanDesc scan;
 		HeapTuple	con;
-		bool		isnull;
-		Datum		def;
+		HeapTuple	tup;
 
 		ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber, F_OIDEQ,
-					ObjectIdGetDatum(typid));
+					ObjectIdGetDatum(typ->oid));
 		scan = systable_beginscan(conrel, ConstraintTypidIndexId, true, NULL, 1, &key);
 		while (HeapTupleIsValid(con = systable_getnext(scan)))
-			found |= ((Form_pg_constraint) GETSTRUCT(con))->contype == CONSTRAINT_CHECK;
+			code |= ((Form_pg_constraint) GETSTRUCT(con))->contype == CONSTRAINT_CHECK;
 		systable_endscan(scan);
 		table_close(conrel, AccessShareLock);
-		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
-		found = found || (!isnull && HlExprRunsNonAdminCode(stringToNode(TextDatumGetCString(def))));
-		found = found || type_runs_code(typ->typbasetype, depth + 1);
-	}
-	else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-		found = type_runs_code(typ->typelem, depth + 1);
-	else if (typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid))
-	{
-		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
-
-		for (int i = 0; i < desc->natts && !found; i++)
+		tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typ->oid));
+		if (!code && HeapTupleIsValid(tup))
 		{
-			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		isnull;
+			Datum		def = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
 
-			found = !att->attisdropped && type_runs_code(att->atttypid, depth + 1);
+			code = !isnull && HlExprRunsNonAdminCode(stringToNode(TextDatumGetCString(def)));
 		}
-		relation_close(rel, AccessShareLock);
+		if (HeapTupleIsValid(tup))
+			ReleaseSysCache(tup);
 	}
 	else if (typ->typtype == TYPTYPE_RANGE)
 	{
-		/*
-		 * A range's subtype_diff is any function its maker wrote: GiST calls it on every
-		 * tenant's writes, ANALYZE on every tenant's values. (Its canonical function is C.)
-		 */
-		HeapTuple	rng = SearchSysCache1(RANGETYPE, ObjectIdGetDatum(typid));
+		HeapTuple	rng = SearchSysCache1(RANGETYPE, ObjectIdGetDatum(typ->oid));
 
 		if (HeapTupleIsValid(rng))
 		{
 			Oid			subdiff = ((Form_pg_range) GETSTRUCT(rng))->rngsubdiff;
 
-			found = OidIsValid(subdiff) && function_not_admins(subdiff, NULL);
+			code = OidIsValid(subdiff) && function_not_admins(subdiff, NULL);
 			ReleaseSysCache(rng);
 		}
-		found = found || type_runs_code(get_range_subtype(typid), depth + 1);
 	}
-	else if (typ->typtype == TYPTYPE_MULTIRANGE)
-		found = type_runs_code(get_multirange_range(typid), depth + 1);
-	ReleaseSysCache(tup);
-	return found;
+	return !code;
 }
 
 /*
@@ -423,11 +396,15 @@ HlTypeOwnedByAdmins(Oid typid)
 	return type_all(typid, owned_by_admins, 0);
 }
 
-/* Do values of the type run a non-admin's code (type_runs_code)? */
+/*
+ * Do values of the type run a non-admin's code: its own (no_own_code), or that of a type it
+ * is built on (a domain's base, an array's element, a composite's attribute, a range's
+ * subtype, a multirange's range)?
+ */
 bool
 HlTypeRunsNonAdminCode(Oid typid)
 {
-	return type_runs_code(typid, 0);
+	return OidIsValid(typid) && !type_all(typid, no_own_code, 0);
 }
 
 /*
