@@ -188,6 +188,36 @@ SELECT hlauth.grant_role(NULL, :'viewer', rb('B11'));
 SELECT hlauth.grant_role(rb('P5'), :'viewer', rb('B11'), now() + interval '1 day', now() + interval '2 days');
 
 -- ---------------------------------------------------------------------------
+-- A principal with more grants than a backend keeps with it (over 256) is read per
+-- tenant: the same answers. P8 is a viewer at 300 accounts of agency B3, has deals at the
+-- agency and a deleter grant at one account; P9 holds the same at that account and the
+-- agency only, few enough to be kept.
+-- ---------------------------------------------------------------------------
+INSERT INTO rb_names VALUES ('b3000000-0000-4000-8000-000000000000', 'B3'),
+	('beef0000-0000-4000-8000-000000000008', 'P8'), ('beef0000-0000-4000-8000-000000000009', 'P9');
+INSERT INTO rb_names
+	SELECT ('b3' || lpad(to_hex(i), 6, '0') || '-0000-4000-8000-000000000000')::uuid, 'B3-' || i
+	  FROM generate_series(1, 300) i;
+SELECT hlauth.create_tenant('agency', NULL, 'B3', rb('B3')) IS NOT NULL AS b3;
+SELECT count(hlauth.create_tenant('account', rb('B3'), name, id)) AS b3_accounts
+  FROM rb_names WHERE name LIKE 'B3-%';
+SELECT count(hlauth.grant_role(rb('P8'), :'viewer', id)) AS p8_viewer_grants
+  FROM rb_names WHERE name LIKE 'B3-%';
+SELECT hlauth.grant_role(rb('P8'), :'deals', rb('B3')) IS NOT NULL AS p8_deals,
+       hlauth.grant_role(rb('P8'), :'deleter', rb('B3-150')) IS NOT NULL AS p8_deleter,
+       hlauth.grant_role(rb('P9'), :'viewer', rb('B3-150')) IS NOT NULL AS p9_viewer,
+       hlauth.grant_role(rb('P9'), :'deals', rb('B3')) IS NOT NULL AS p9_deals,
+       hlauth.grant_role(rb('P9'), :'deleter', rb('B3-150')) IS NOT NULL AS p9_deleter;
+SELECT rb_eff('P8', 'B3-150') AS p8_at_150, rb_eff('P8', 'B3-7') AS p8_at_7, rb_eff('P8', 'B3') AS p8_at_b3,
+       rb_eff('P8', 'B21') AS p8_elsewhere;
+SELECT rb_eff('P8', 'B3-150') = rb_eff('P9', 'B3-150') AS same_as_kept,
+       rb_eff('P8', 'B3') = rb_eff('P9', 'B3') AS same_as_kept_at_agency;
+-- and a revoked one of the many stops counting at once
+SELECT hlauth.revoke_grant(id) FROM hlauth.grants
+ WHERE principal = rb('P8') AND tenant_id = rb('B3-7') AND revoked_at IS NULL;
+SELECT rb_eff('P8', 'B3-7') AS p8_at_7_revoked, rb_eff('P8', 'B3-8') AS p8_at_8;
+
+-- ---------------------------------------------------------------------------
 -- Time-bound grants
 -- ---------------------------------------------------------------------------
 SELECT hlauth.grant_role(rb('P6'), :'viewer', rb('B11'), valid_until => now() - interval '1 hour') IS NOT NULL AS expired,

@@ -68,6 +68,14 @@ PG_FUNCTION_INFO_V1(hlauth_caller_was_admin);
 /* A cache holding more entries than this is dropped and rebuilt rather than grown. */
 #define HL_RBAC_CACHE_MAX 50000
 
+/*
+ * A principal's live grants are kept with its entry when it has at most this many, and
+ * while all entries together keep at most HL_GRANTS_KEPT_TOTAL; otherwise its grants are
+ * read per tenant, as the path of each first use needs them.
+ */
+#define HL_GRANTS_KEPT_MAX 256
+#define HL_GRANTS_KEPT_TOTAL 65536
+
 /* The tables whose changes invalidate the cache, in the order of rbac_relnames. */
 #define HL_RBAC_NTABLES 5
 static const char *const rbac_relnames[HL_RBAC_NTABLES] = {
@@ -134,11 +142,8 @@ typedef struct EffEntry
 	uint64		tenant_build;
 	HlScopes   *asked;
 	HlScopes   *granted;
-	ArrayType  *access;			/* NULL when too large to keep here */
+	ArrayType  *access;			/* the tenant alone: the reach at its own kind */
 } EffEntry;
-
-/* The largest accessible set set_principal's memo keeps (and the context embeds). */
-#define HL_MEMO_ACCESS_MAX 16
 
 /* A row of hlauth.roles (exists false: no such role). */
 typedef struct RoleEntry
@@ -157,11 +162,23 @@ typedef struct AllowanceEntry
 	HlScopes   *scopes;			/* in RbacCacheContext */
 } AllowanceEntry;
 
+/* A live grant (revoked_at IS NULL, a role given), as kept with its principal. */
+typedef struct GrantRow
+{
+	pg_uuid_t	tenant;
+	pg_uuid_t	role;
+	TimestampTz from;			/* DT_NOBEGIN for NULL */
+	TimestampTz until;			/* DT_NOEND for NULL */
+} GrantRow;
+
 typedef struct PrincipalEntry
 {
 	pg_uuid_t	id;				/* hash key */
 	bool		active;			/* no row: active */
 	Jsonb	   *attributes;		/* in RbacCacheContext; NULL when there is no row */
+	bool		grants_read;	/* its live grants were read (in this cache's lifetime) */
+	int			ngrants;		/* how many are kept; -1: too many, read per tenant */
+	GrantRow   *grants;			/* sorted by tenant, in RbacCacheContext */
 } PrincipalEntry;
 
 /* One registered permission. */
@@ -188,6 +205,7 @@ static Registry *CachedRegistry = NULL;
 static uint64 registry_generation = 0;	/* bumped whenever CachedRegistry is rebuilt */
 static uint64 cache_built_count = 0;
 static uint64 cache_built_tenants = 0;
+static int	grants_kept_total = 0;	/* GrantRows kept by all PrincipalEntries */
 static bool cache_force_reset = false;
 
 /*
@@ -363,6 +381,7 @@ rbac_cache_prepare(void)
 	AllowanceCache = hash_create("hlauth agency allowances", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CachedRegistry = NULL;
+	grants_kept_total = 0;
 	cache_built_count = rbac_inval_count;
 	cache_built_tenants = HlTenantsGeneration();
 	cache_force_reset = false;
@@ -414,6 +433,15 @@ static void
 rbac_close(Relation rel)
 {
 	table_close(rel, AccessShareLock);
+}
+
+/* Open on first need: a first use whose roles and allowances are cached reads neither. */
+static Relation
+rbac_open_lazily(Relation *rel, int table)
+{
+	if (*rel == NULL)
+		*rel = rbac_open(table);
+	return *rel;
 }
 
 /* A copy in RbacCacheContext of a scopes value read from a table. */
@@ -730,6 +758,9 @@ principal_get_read(RbacRead *r, const pg_uuid_t *id)
 	e = (PrincipalEntry *) hash_search(PrincipalCache, id, HASH_ENTER, &found);
 	e->active = active;
 	e->attributes = attributes;
+	e->grants_read = false;
+	e->ngrants = -1;
+	e->grants = NULL;
 	return e;
 }
 
@@ -751,8 +782,9 @@ principal_get(const pg_uuid_t *id)
 
 /* A role, from the cache or read (hlauth.roles' primary key) in the caller's read. */
 static RoleEntry *
-role_get_read(RbacRead *r, Relation rel, const pg_uuid_t *id)
+role_get_read(RbacRead *r, Relation *roles, const pg_uuid_t *id)
 {
+	Relation	rel;
 	RoleEntry  *e;
 	bool		found;
 	SysScanDesc scan;
@@ -762,6 +794,7 @@ role_get_read(RbacRead *r, Relation rel, const pg_uuid_t *id)
 	if (found)
 		return e;
 
+	rel = rbac_open_lazily(roles, RBAC_ROLES);
 	scan = uuid_key_scan(r, rel, idx_roles_pkey, col_role_id, id);
 	tup = systable_getnext(scan);
 	e = (RoleEntry *) hash_search(RoleCache, id, HASH_ENTER, &found);
@@ -789,8 +822,9 @@ role_get_read(RbacRead *r, Relation rel, const pg_uuid_t *id)
 
 /* An agency's allowance, from the cache or read (its primary key) in the caller's read. */
 static AllowanceEntry *
-allowance_get_read(RbacRead *r, Relation rel, const pg_uuid_t *agency)
+allowance_get_read(RbacRead *r, Relation *allowances, const pg_uuid_t *agency)
 {
+	Relation	rel;
 	AllowanceEntry *e;
 	bool		found;
 	SysScanDesc scan;
@@ -800,6 +834,7 @@ allowance_get_read(RbacRead *r, Relation rel, const pg_uuid_t *agency)
 	if (found)
 		return e;
 
+	rel = rbac_open_lazily(allowances, RBAC_ALLOWANCES);
 	scan = uuid_key_scan(r, rel, idx_allowances_pkey, col_allow_agency, agency);
 	tup = systable_getnext(scan);
 	e = (AllowanceEntry *) hash_search(AllowanceCache, agency, HASH_ENTER, &found);
@@ -830,12 +865,160 @@ HlPrincipalActive(const pg_uuid_t *principal)
  * caller's memory context. *expires is set to the earliest future valid_from or valid_until
  * among the grants read (DT_NOEND when none): the answer may change then.
  */
+/*
+ * A grants row as a GrantRow; false when it grants nothing in any case (revoked, which the
+ * index's predicate already excludes and the row says too, or no role).
+ */
+static bool
+grant_row_from_tuple(HeapTuple tup, TupleDesc desc, GrantRow *g)
+{
+	bool		isnull;
+	Datum		d;
+
+	(void) heap_getattr(tup, col_grant_revoked, desc, &isnull);
+	if (!isnull)
+		return false;
+	d = heap_getattr(tup, col_grant_role, desc, &isnull);
+	if (isnull)
+		return false;
+	memcpy(&g->role, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	d = heap_getattr(tup, col_grant_tenant, desc, &isnull);
+	if (isnull)
+		return false;
+	memcpy(&g->tenant, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	d = heap_getattr(tup, col_grant_from, desc, &isnull);
+	g->from = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+	d = heap_getattr(tup, col_grant_until, desc, &isnull);
+	g->until = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+	return true;
+}
+
+static int
+grant_row_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const GrantRow *) a)->tenant, &((const GrantRow *) b)->tenant,
+				  sizeof(pg_uuid_t));
+}
+
+/*
+ * Read the principal's live grants in the caller's read, and keep them with its entry
+ * unless there are too many (then ngrants is -1 and they are read per tenant).
+ */
+static void
+principal_grants_read(RbacRead *r, Relation grants, PrincipalEntry *pe)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	GrantRow   *rows;
+	int			n = 0;
+	int			cap = 8;
+	bool		keep = grants_kept_total < HL_GRANTS_KEPT_TOTAL;
+
+	rows = (GrantRow *) MemoryContextAlloc(RbacCacheContext, sizeof(GrantRow) * cap);
+	ScanKeyInit(&key, col_grant_principal, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(&pe->id));
+	scan = systable_beginscan(grants, idx_grants_principal_tenant, true, r->snapshot, 1, &key);
+	while (keep && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		if (n >= cap)
+		{
+			if (n >= HL_GRANTS_KEPT_MAX || grants_kept_total + n >= HL_GRANTS_KEPT_TOTAL)
+			{
+				keep = false;
+				break;
+			}
+			cap = Min(cap * 2, HL_GRANTS_KEPT_MAX);
+			rows = (GrantRow *) repalloc(rows, sizeof(GrantRow) * cap);
+		}
+		if (grant_row_from_tuple(tup, RelationGetDescr(grants), &rows[n]))
+			n++;
+	}
+	systable_endscan(scan);
+
+	pe->grants_read = true;
+	if (!keep)
+	{
+		pfree(rows);
+		pe->ngrants = -1;
+		pe->grants = NULL;
+		return;
+	}
+	qsort(rows, n, sizeof(GrantRow), grant_row_cmp);
+	pe->grants = rows;
+	pe->ngrants = n;
+	grants_kept_total += n;
+}
+
+/* The index of the first kept grant at `tenant` (or where it would be). */
+static int
+grant_rows_first(const PrincipalEntry *pe, const pg_uuid_t *tenant)
+{
+	int			lo = 0,
+				hi = pe->ngrants;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (memcmp(&pe->grants[mid].tenant, tenant, sizeof(pg_uuid_t)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Add what one grant gives at `path` now to `granted`, and bring `expires` forward to when
+ * that changes. A custom role counts only inside its own agency, capped by the agency's
+ * current allowance (no allowance: it grants nothing).
+ */
+static void
+grant_apply(RbacRead *r, Relation *roles, Relation *allowances, Registry *reg,
+			const HlTenantPath *path, const GrantRow *g, TimestampTz now,
+			TimestampTz *expires, bool *granted, bool *role_marks, bool *allow_marks)
+{
+	RoleEntry  *role;
+	int			k;
+
+	if (g->from > now)
+	{
+		/* Not valid yet: it starts counting then. */
+		*expires = Min(*expires, g->from);
+		return;
+	}
+	if (g->until <= now)
+		return;					/* over */
+	*expires = Min(*expires, g->until);
+
+	role = role_get_read(r, roles, &g->role);
+	if (!role->exists || role->scopes == NULL)
+		return;
+	if (role->custom && memcmp(&role->agency, &path->agency, sizeof(pg_uuid_t)) != 0)
+		return;					/* another agency's custom role counts nowhere here */
+	registry_expand(reg, role->scopes, role_marks);
+	if (role->custom)
+	{
+		AllowanceEntry *allow = allowance_get_read(r, allowances, &role->agency);
+
+		if (allow->scopes == NULL)
+			return;
+		registry_expand(reg, allow->scopes, allow_marks);
+		for (k = 0; k < reg->n; k++)
+			role_marks[k] = role_marks[k] && allow_marks[k];
+	}
+	for (k = 0; k < reg->n; k++)
+		granted[k] = granted[k] || role_marks[k];
+}
+
 static HlScopes *
 effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, TimestampTz now,
 				  TimestampTz *expires)
 {
 	HlTenantPath path;
 	RbacRead	r;
+	PrincipalEntry *pe;
 	Registry   *reg;
 	bool	   *granted;
 	bool	   *role_marks;
@@ -845,7 +1028,6 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 	Relation	grants,
 				roles,
 				allowances;
-	TupleDesc	desc;
 	MemoryContext caller = CurrentMemoryContext;
 	HlScopes   *result;
 	int			t;
@@ -857,7 +1039,8 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 		return empty_scopes();
 
 	rbac_read_begin(&r);
-	if (!principal_get_read(&r, principal)->active)
+	pe = principal_get_read(&r, principal);
+	if (!pe->active)
 	{
 		rbac_read_end(&r);
 		return empty_scopes();
@@ -877,78 +1060,53 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 		ids[nids++] = path.app;
 
 	/*
-	 * One lookup of grants_principal_tenant_idx (live grants only) per tenant of the path.
-	 * A custom role counts only inside its own agency, capped by the agency's current
-	 * allowance (no allowance: it grants nothing).
+	 * The grants at each tenant of the path: from the principal's entry, which keeps its
+	 * live grants (read once, by one scan of grants_principal_tenant_idx); for a principal
+	 * with too many to keep, one lookup of that index per tenant of the path.
 	 */
-	grants = rbac_open(RBAC_GRANTS);
-	roles = rbac_open(RBAC_ROLES);
-	allowances = rbac_open(RBAC_ALLOWANCES);
-	desc = RelationGetDescr(grants);
+	grants = NULL;
+	roles = NULL;
+	allowances = NULL;
+	if (!pe->grants_read)
+		principal_grants_read(&r, rbac_open_lazily(&grants, RBAC_GRANTS), pe);
 	for (t = 0; t < nids; t++)
 	{
-		ScanKeyData keys[2];
-		SysScanDesc scan;
-		HeapTuple	tup;
-
-		ScanKeyInit(&keys[0], col_grant_principal, BTEqualStrategyNumber, F_UUID_EQ,
-					UUIDPGetDatum(principal));
-		ScanKeyInit(&keys[1], col_grant_tenant, BTEqualStrategyNumber, F_UUID_EQ,
-					UUIDPGetDatum(&ids[t]));
-		scan = systable_beginscan(grants, idx_grants_principal_tenant, true, r.snapshot, 2, keys);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		if (pe->ngrants >= 0)
 		{
-			bool		isnull;
-			Datum		d;
-			RoleEntry  *role;
-			int			k;
+			int			i;
 
-			/* The index holds live grants only; the row says so too. */
-			(void) heap_getattr(tup, col_grant_revoked, desc, &isnull);
-			if (!isnull)
-				continue;
-			d = heap_getattr(tup, col_grant_from, desc, &isnull);
-			if (!isnull && DatumGetTimestampTz(d) > now)
-			{
-				/* Not valid yet: it starts counting then. */
-				*expires = Min(*expires, DatumGetTimestampTz(d));
-				continue;
-			}
-			d = heap_getattr(tup, col_grant_until, desc, &isnull);
-			if (!isnull)
-			{
-				if (DatumGetTimestampTz(d) <= now)
-					continue;	/* over */
-				*expires = Min(*expires, DatumGetTimestampTz(d));
-			}
-
-			d = heap_getattr(tup, col_grant_role, desc, &isnull);
-			if (isnull)
-				continue;
-			role = role_get_read(&r, roles, DatumGetUUIDP(d));
-			if (!role->exists || role->scopes == NULL)
-				continue;
-			if (role->custom && memcmp(&role->agency, &path.agency, sizeof(pg_uuid_t)) != 0)
-				continue;		/* another agency's custom role counts nowhere here */
-			registry_expand(reg, role->scopes, role_marks);
-			if (role->custom)
-			{
-				AllowanceEntry *allow = allowance_get_read(&r, allowances, &role->agency);
-
-				if (allow->scopes == NULL)
-					continue;
-				registry_expand(reg, allow->scopes, allow_marks);
-				for (k = 0; k < reg->n; k++)
-					role_marks[k] = role_marks[k] && allow_marks[k];
-			}
-			for (k = 0; k < reg->n; k++)
-				granted[k] = granted[k] || role_marks[k];
+			for (i = grant_rows_first(pe, &ids[t]);
+				 i < pe->ngrants && memcmp(&pe->grants[i].tenant, &ids[t], sizeof(pg_uuid_t)) == 0;
+				 i++)
+				grant_apply(&r, &roles, &allowances, reg, &path, &pe->grants[i], now, expires,
+							granted, role_marks, allow_marks);
 		}
-		systable_endscan(scan);
+		else
+		{
+			Relation	rel = rbac_open_lazily(&grants, RBAC_GRANTS);
+			ScanKeyData keys[2];
+			SysScanDesc scan;
+			HeapTuple	tup;
+			GrantRow	g;
+
+			ScanKeyInit(&keys[0], col_grant_principal, BTEqualStrategyNumber, F_UUID_EQ,
+						UUIDPGetDatum(principal));
+			ScanKeyInit(&keys[1], col_grant_tenant, BTEqualStrategyNumber, F_UUID_EQ,
+						UUIDPGetDatum(&ids[t]));
+			scan = systable_beginscan(rel, idx_grants_principal_tenant, true, r.snapshot, 2, keys);
+			while (HeapTupleIsValid(tup = systable_getnext(scan)))
+				if (grant_row_from_tuple(tup, RelationGetDescr(rel), &g))
+					grant_apply(&r, &roles, &allowances, reg, &path, &g, now, expires,
+								granted, role_marks, allow_marks);
+			systable_endscan(scan);
+		}
 	}
-	rbac_close(allowances);
-	rbac_close(roles);
-	rbac_close(grants);
+	if (allowances != NULL)
+		rbac_close(allowances);
+	if (roles != NULL)
+		rbac_close(roles);
+	if (grants != NULL)
+		rbac_close(grants);
 
 	/* Each role's set was closed under implication, and so is their union. */
 	result = scopes_from_marks(reg, granted);
@@ -1060,26 +1218,28 @@ principal_at_remember(const pg_uuid_t *principal, const pg_uuid_t *tenant, const
 	eff_forget_memo(e);
 	{
 		/*
+		 * The reach the context carries is at the principal's own kind, and there it is
+		 * the tenant alone (what lies beneath is of other kinds: see accessible_entry in
+		 * src/tenants.c); HlPrincipalAt found it active. Made here rather than taken from
+		 * the tenant cache, whose entry costs a scan for the tenant's children on a first
+		 * use.
+		 *
 		 * One block, read front to back on a hit: the entries of thousands of tenants do
 		 * not stay in the CPU's caches, and each separate allocation would be one more miss.
 		 */
-		const ArrayType *a = HlTenantsAccessibleArray(tenant, path->kind, path->kind);
+		Datum		self = UUIDPGetDatum(tenant);
+		ArrayType  *a = construct_array(&self, 1, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
 		Size		granted_off = MAXALIGN(VARSIZE(asked));
 		Size		access_off = granted_off + MAXALIGN(VARSIZE(granted));
-		bool		keep_access = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) <= HL_MEMO_ACCESS_MAX;
-		char	   *block = MemoryContextAlloc(RbacCacheContext,
-											   access_off + (keep_access ? VARSIZE(a) : 0));
+		char	   *block = MemoryContextAlloc(RbacCacheContext, access_off + VARSIZE(a));
 
 		memcpy(block, asked, VARSIZE(asked));
 		memcpy(block + granted_off, granted, VARSIZE(granted));
+		memcpy(block + access_off, a, VARSIZE(a));
 		e->asked = (HlScopes *) block;
 		e->granted = (HlScopes *) (block + granted_off);
-		e->access = NULL;
-		if (keep_access)
-		{
-			memcpy(block + access_off, a, VARSIZE(a));
-			e->access = (ArrayType *) (block + access_off);
-		}
+		e->access = (ArrayType *) (block + access_off);
+		pfree(a);
 	}
 	e->path = *path;
 	e->tenant_entry = HlTenantsEntryFor(tenant, &e->tenant_build);
