@@ -55,12 +55,17 @@ EXTRA_CLEAN = output_iso results regression.diffs regression.out
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-hlauth--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
+# Both begin with src/sql/schema_check.sql: schema hlauth must be superusers' alone.
+SCHEMA_CHECK = $(srcdir)/src/sql/schema_check.sql
+
+hlauth--0.1.0--0.2.0.sql: $(SCHEMA_CHECK) $(UPGRADE_0_2_0)
 	{ printf '%s\n' '\echo Use "ALTER EXTENSION hlauth UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
 	  for f in $^; do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
 
-hlauth--0.2.0.sql: hlauth--0.1.0.sql $(UPGRADE_0_2_0)
-	{ cat $<; for f in $(UPGRADE_0_2_0); do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
+hlauth--0.2.0.sql: hlauth--0.1.0.sql $(SCHEMA_CHECK) $(UPGRADE_0_2_0)
+	{ printf '%s\n' '\echo Use "CREATE EXTENSION hlauth" to load this file. \quit'; \
+	  echo "-- ---- $$(basename $(SCHEMA_CHECK))"; cat $(SCHEMA_CHECK); \
+	  echo "-- ---- $<"; cat $<; for f in $(UPGRADE_0_2_0); do echo "-- ---- $$(basename $$f)"; cat "$$f"; done; } > $@
 
 .PHONY: test demo bench fuzz unit
 test:
