@@ -87,9 +87,30 @@ RESET ROLE;
 SELECT relid, tenant_column FROM hlauth_internal.protected_tables WHERE relid::text LIKE 'guard.%' ORDER BY relid::text;
 SELECT indexrelid::regclass AS index FROM pg_index WHERE indrelid = 'guard.notes'::regclass ORDER BY indexrelid::regclass::text;
 
+-- Two ways a table owner blocked every non-admin's DDL in the database (a red-team pass):
+-- a protected temporary table, gone with its session while still registered; and a
+-- fingerprint stored under quote_all_identifiers, which every later check found changed.
+SET ROLE regress_guard_owner;
+CREATE TEMP TABLE guard_temp (id int, account_id uuid NOT NULL);
+SELECT hlauth.protect('guard_temp');
+SELECT count(*) AS temp_registered FROM hlauth_internal.protected_tables WHERE relid = 'guard_temp'::regclass;
+DROP TABLE guard_temp;
+CREATE TABLE guard.quoted (id int, account_id uuid NOT NULL);
+CREATE INDEX ON guard.quoted (account_id, id);
+SET quote_all_identifiers = on;
+SELECT hlauth.protect('guard.quoted');
+SET datestyle = 'SQL, DMY';
+CREATE TABLE guard2.after_quoted (id int);
+RESET quote_all_identifiers;
+RESET datestyle;
+CREATE TABLE guard2.after_quoted_reset (id int);
+RESET ROLE;
+SELECT count(*) AS both_made FROM pg_class WHERE relname IN ('after_quoted', 'after_quoted_reset');
+
 SET ROLE regress_guard_admin;
 SELECT hlauth.unprotect('guard.notes');
 SELECT hlauth.unprotect('guard.other');
+SELECT hlauth.unprotect('guard.quoted');
 RESET ROLE;
 DROP SCHEMA guard, guard2 CASCADE;
 REVOKE hlauth_admin FROM regress_guard_admin;

@@ -657,6 +657,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	Oid			relid;
 	HeapTuple	tup;
 	Oid			owner;
+	bool		is_temp;
 	bool		is_admin = HlCurrentRoleIsAdmin();
 	Oid			save_userid;
 	int			save_sec_context;
@@ -677,7 +678,20 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	is_temp = ((Form_pg_class) GETSTRUCT(tup))->relpersistence == RELPERSISTENCE_TEMP;
 	ReleaseSysCache(tup);
+
+	/*
+	 * A temporary table ends with its session, and no event trigger sees it go: its
+	 * registration would outlive it, and the guard would then refuse every non-admin's DDL
+	 * in the database as if a protected table had been dropped (a red-team pass).
+	 */
+	if (is_temp)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot protect temporary table %s", get_rel_name(relid)),
+				 errdetail("A temporary table belongs to one session; hlauth protects tables that every session shares."),
+				 errhint("Protect a permanent (or unlogged) table.")));
 	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -794,8 +794,20 @@ COMMENT ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) IS 'Retenti
 -- is its schema's name, not the schema's OID: ALTER SCHEMA ... RENAME moved a protected
 -- table away from its name, for an unprotected look-alike in a new schema of that name (a
 -- red-team pass). Otherwise 0.1.0's fingerprint; the stored fingerprints are recomputed.
+--
+-- Its text must not depend on the session that computes it: stored by the one that protects
+-- the table, it is compared by whoever runs DDL later. quote_all_identifiers=on at protect()
+-- stored a form that every later check found changed, refusing all non-admins' DDL (a
+-- red-team pass); the settings that change how names and constants are written are pinned.
 CREATE OR REPLACE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
-	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	SET quote_all_identifiers = off
+	SET datestyle = 'ISO, YMD'
+	SET intervalstyle = 'postgres'
+	SET timezone = 'UTC'
+	SET extra_float_digits = 1
+	SET bytea_output = 'hex' AS $$
 	SELECT concat_ws(' | ',
 		-- its name (a renamed table could be replaced by an unprotected one) and RLS flags
 		(SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ':' ||
