@@ -680,8 +680,13 @@ restore_user(const SavedUser *saved)
 	SetUserIdAndSecContext(saved->user, saved->sec);
 }
 
+/*
+ * The cache entry of a key id, read if missing or untrustworthy. latest: for authenticate,
+ * which judges by what is committed now, so an entry read in parallel mode (under the
+ * statement's snapshot, in REPEATABLE READ the transaction's) is read again.
+ */
 static KeyEntry *
-key_lookup(const char *id)
+key_lookup(const char *id, bool latest)
 {
 	char		key_id[HLA_APIKEY_ID_LEN + 1];
 	KeyEntry   *e;
@@ -710,7 +715,8 @@ key_lookup(const char *id)
 	if (found &&
 		((!e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US) ||
 		 (e->found && e->own_xact) ||
-		 (e->xact_only != InvalidLocalTransactionId && e->xact_only != MyProc->lxid)))
+		 (e->xact_only != InvalidLocalTransactionId &&
+		  (e->xact_only != MyProc->lxid || latest))))
 	{
 		if (e->found)
 		{
@@ -754,7 +760,7 @@ HlApiKeyAttributes(const char *key_id)
 
 	if (key_id == NULL || strlen(key_id) != HLA_APIKEY_ID_LEN)
 		return NULL;
-	e = key_lookup(key_id);
+	e = key_lookup(key_id, false);
 	return e->found ? e->attributes : NULL;
 }
 
@@ -992,7 +998,7 @@ authenticate_key(FunctionCallInfo fcinfo)
 	if (k.prefix_len != strlen(prefix) || memcmp(k.prefix, prefix, k.prefix_len) != 0)
 		authentication_failed(HL_AUTHFAIL_WRONG_PREFIX, NULL);
 
-	e = key_lookup(k.id);
+	e = key_lookup(k.id, true);
 
 	/* The HMAC is computed whether or not the id is known. */
 	if (e->found)

@@ -1251,9 +1251,19 @@ HlPrincipalAtResult
 HlPrincipalAt(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScopes *asked,
 			  HlTenantPath *path, const HlScopes **granted, const ArrayType **access)
 {
-	const HlScopes *memo = principal_at_memo(principal, tenant, asked, path, access);
+	const HlScopes *memo;
 	HlScopes   *result;
 	int			attempt;
+
+	/*
+	 * set_principal and authenticate judge by what is committed now. Entries filled in
+	 * parallel mode were read under the statement's snapshot, which in REPEATABLE READ is
+	 * the transaction's: a principal suspended or a grant revoked since would still count
+	 * (a red-team pass filled them with effective_scopes() under a forced parallel plan).
+	 */
+	if (cache_xact_lxid != InvalidLocalTransactionId && !IsInParallelMode())
+		cache_force_reset = true;
+	memo = principal_at_memo(principal, tenant, asked, path, access);
 
 	if (memo != NULL)
 	{
