@@ -269,6 +269,28 @@ SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000011', 'c1100000-00
 \set VERBOSITY terse
 SELECT hlauth.principal() AS principal;
 RESET ROLE;
+-- ... also through an application role's SECURITY DEFINER function: the context outlives
+-- the function, and what follows runs as the caller (a red-team pass)
+CREATE SCHEMA ctx_wrap AUTHORIZATION regress_ctx_app;
+GRANT USAGE ON SCHEMA ctx_wrap TO PUBLIC;
+SET ROLE regress_ctx_app;
+CREATE FUNCTION ctx_wrap.login() RETURNS void LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT hlauth.set_principal('cafe0000-0000-0000-0000-000000000011', 'c1100000-0000-0000-0000-000000000000', 'contacts.readonly') $$;
+RESET ROLE;
+SELECT ctx_wrap.login();
+SELECT hlauth.principal() AS superuser_principal;
+SET ROLE regress_ctx_bypass;
+SELECT ctx_wrap.login();
+SELECT hlauth.principal() AS bypass_principal;
+RESET ROLE;
+-- a role that does not bypass row-level security may use the wrapper its owner offers
+BEGIN;
+SET LOCAL ROLE regress_ctx_untrusted;
+SELECT ctx_wrap.login();
+SELECT hlauth.principal() AS untrusted_through_wrapper;
+ROLLBACK;
+DROP SCHEMA ctx_wrap CASCADE;
 
 -- ---------------------------------------------------------------------------
 -- hlauth.clear()

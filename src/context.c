@@ -554,16 +554,19 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
  * pg_auth_members (ALTER ROLE, GRANT/REVOKE of a role) forgets it.
  */
 static Oid	role_checks_passed = InvalidOid;
+static Oid	role_checks_passed_outer = InvalidOid;
 static bool role_checks_valid = false;
 
-/* The last role found not to bypass row-level security (authenticate's check). */
+/* The last roles found not to bypass row-level security (current and outer). */
 static Oid	bypass_checked_role = InvalidOid;
+static Oid	bypass_checked_outer = InvalidOid;
 
 static void
 role_checks_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	role_checks_valid = false;
 	bypass_checked_role = InvalidOid;
+	bypass_checked_outer = InvalidOid;
 }
 
 void
@@ -616,21 +619,34 @@ HlRefuseRestrictedOperation(void)
 				 errhint("Do not authenticate from index expressions or materialized view queries.")));
 }
 
+/*
+ * Both the current role and the outer one (the session's role outside SECURITY DEFINER
+ * functions) are checked: the context outlives a definer's function, and the statements
+ * after it run as the outer role (a red-team pass gave a superuser a context through an
+ * application role's SECURITY DEFINER wrapper).
+ */
 void
 HlRefuseBypassRoles(void)
 {
 	Oid			role = GetUserId();
+	Oid			outer = GetOuterUserId();
+	Oid			check[2];
+	int			i;
 
-	if (OidIsValid(role) && role == bypass_checked_role)
+	if (OidIsValid(role) && role == bypass_checked_role && outer == bypass_checked_outer)
 		return;
 
-	if (superuser_arg(role) || has_bypassrls_privilege(role))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" bypasses row-level security", GetUserNameFromId(role, false)),
-				 errdetail("hlauth refuses to set a principal for a superuser or a role with BYPASSRLS: its queries would not be isolated."),
-				 errhint("Connect as an application role without BYPASSRLS (ALTER ROLE ... NOBYPASSRLS).")));
+	check[0] = role;
+	check[1] = outer;
+	for (i = 0; i < 2; i++)
+		if (superuser_arg(check[i]) || has_bypassrls_privilege(check[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" bypasses row-level security", GetUserNameFromId(check[i], false)),
+					 errdetail("hlauth refuses to set a principal for a superuser or a role with BYPASSRLS (the current role, or the role outside a SECURITY DEFINER function): its queries would not be isolated."),
+					 errhint("Connect as an application role without BYPASSRLS (ALTER ROLE ... NOBYPASSRLS).")));
 	bypass_checked_role = role;
+	bypass_checked_outer = outer;
 }
 
 /*
@@ -706,11 +722,13 @@ hlauth_set_principal(PG_FUNCTION_ARGS)
 	AcceptInvalidationMessages();
 
 	/* The role checks below need catalog lookups: remember a role that passed them. */
-	if (!role_checks_valid || role_checks_passed != GetUserId())
+	if (!role_checks_valid || role_checks_passed != GetUserId() ||
+		role_checks_passed_outer != GetOuterUserId())
 	{
 		HlRefuseBypassRoles();
 		require_role_member("hlauth_trusted", "set a principal");
 		role_checks_passed = GetUserId();
+		role_checks_passed_outer = GetOuterUserId();
 		role_checks_valid = true;
 	}
 
