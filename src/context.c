@@ -137,6 +137,7 @@ static uint64 published_generation = 0;	/* 0: the GUC holds no known current val
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 
 /* ---- the context block and its text form ---- */
 
@@ -362,7 +363,22 @@ context_check_hook(char **newval, void **extra, GucSource source)
 		GUC_check_errhint("Call hlauth.set_principal() at the start of the transaction.");
 		return false;
 	}
-	/* A parallel worker restoring what its leader published. */
+	/*
+	 * A parallel worker restoring what its leader published: set in the session (with
+	 * superuser context, which PostgreSQL checks) by hlauth. A role or database default,
+	 * the configuration file or a connection option can reach a worker only when the
+	 * leader first loaded hlauth inside a parallel operation and so still held it as a
+	 * placeholder; those sources never carry a context (a red-team pass forged one with a
+	 * superuser's ALTER ROLE ... SET, which the docs promise is inert).
+	 */
+	if (source != PGC_S_SESSION)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("the principal context can only be set by hlauth");
+		GUC_check_errdetail("A value of \"%s\" from a default or the configuration is never a context.",
+							HL_CONTEXT_GUC);
+		return false;
+	}
 	*extra = context_parse(*newval);
 	if (*extra == NULL)
 	{
@@ -423,6 +439,25 @@ hlauth_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * Workers start when the plan runs, not when it starts: a portal bound under one context
+ * and executed after clear(), a role change or another set_principal would otherwise give
+ * its workers the context of the Bind (a red-team pass). A run in parallel mode is one call
+ * (a row limit turns parallelism off), and the context cannot change during it.
+ */
+static void
+hlauth_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				   bool execute_once)
+{
+	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
+		!IsInParallelMode())
+		context_publish();
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 }
 
 /* ---- changing it: SET LOCAL rules, kept in backend memory ---- */
@@ -593,6 +628,8 @@ HlContextInit(void)
 	ProcessUtility_hook = hlauth_ProcessUtility;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = hlauth_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = hlauth_ExecutorRun;
 	RegisterXactCallback(context_xact_callback, NULL);
 	RegisterSubXactCallback(context_subxact_callback, NULL);
 

@@ -55,6 +55,16 @@ GRANT SELECT ON notes TO hl_app;
 SELECT hlauth.register_permission('notes.read', 'read notes');
 SELECT hlauth.grant_role('$principal', hlauth.create_role('notes reader', 'notes.read'), '$agency');
 
+-- For the parallel probe: hlauth first loaded inside a parallel operation (by an InitPlan
+-- run in the leader), and what a worker then sees.
+CREATE TABLE par_dummy (i int);
+INSERT INTO par_dummy VALUES (1);
+GRANT SELECT ON par_dummy TO hl_app;
+CREATE FUNCTION par_loader() RETURNS int LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS \$\$ BEGIN PERFORM hlauth.principal(); RETURN 1; END \$\$;
+CREATE FUNCTION par_spy() RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS \$\$ BEGIN RETURN concat_ws(',', coalesce(hlauth.principal()::text, '-'), (SELECT count(*) FROM notes)); END \$\$;
+
 -- Hands out the raw GUC value, as a monitoring role with pg_read_all_settings could read it.
 CREATE FUNCTION peek_context() RETURNS text LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog AS \$\$ SELECT current_setting('hlauth.context', true) \$\$;
@@ -238,6 +248,17 @@ foreach my $mode ('loaded on first use', 'shared_preload_libraries')
 			q{SELECT count(*) FROM pg_db_role_setting, unnest(setconfig) c WHERE c LIKE 'hlauth.context=%'});
 		note "$m $form: stored in pg_db_role_setting" if $stored ne '0';
 		fresh_sessions_have_no_context("$m after superuser $form SET");
+
+		# A session that first loads hlauth inside a parallel operation still holds the
+		# stored value as a placeholder there, and hands it to its workers: they must not
+		# take it for a context (a red-team pass: the worker saw every tenant's rows).
+		($ret, $out, $err) = run_session($app_connstr, q{
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;
+SELECT par_spy() FROM par_dummy WHERE i = (SELECT par_loader());
+});
+		no_context_or_refused("$m app role, first load in a parallel operation, worker after $form SET",
+			$ret, $out, $err, '-,0');
 		(my $reset = $stmt) =~ s/SET hlauth\.context = .*$/RESET hlauth.context/;
 		$node->safe_psql('postgres', $reset);
 	}
