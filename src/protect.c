@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
@@ -24,6 +25,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -34,6 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(hlauth_require_context_trigger);
 PG_FUNCTION_INFO_V1(hlauth_refuse_truncate_trigger);
@@ -462,8 +465,24 @@ HlProtectedTableUsingType(Oid typid)
  * PostgreSQL runs the action without row-level security. After protect(), only an
  * hlauth_admin may add a foreign key (the DDL guard); one made before needs its review too.
  */
+/*
+ * What would make protect() refuse a non-admin's table: with findings NULL, an error (42501)
+ * at the first; otherwise each is added to *findings (hlauth.review_protection()).
+ */
 static void
-refuse_foreign_key_actions(Oid relid)
+finding(List **findings, char *what, const char *detail, const char *hint)
+{
+	if (findings == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: %s", what),
+				 errdetail_internal("%s", detail),
+				 errhint("%s", hint)));
+	*findings = lappend(*findings, what);
+}
+
+static void
+refuse_foreign_key_actions(Oid relid, List **findings)
 {
 	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
 	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
@@ -492,13 +511,12 @@ refuse_foreign_key_actions(Oid relid)
 				 con->confdeltype != FKCONSTR_ACTION_RESTRICT);
 			if (acts && con->confrelid != relid && !list_member_oid(rels, con->confrelid) &&
 				!HlRelationIsProtected(con->confrelid))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has foreign key %s with an action on table %s, which is not protected",
-								get_rel_name(rel), NameStr(con->conname), get_rel_name(con->confrelid)),
-						 errdetail("Who changes that table would delete or rewrite every tenant's rows that reference it."),
-						 errhint("Protect table %s first, or ask an hlauth_admin to review the foreign key and run hlauth.protect().",
-								 get_rel_name(con->confrelid))));
+				finding(findings,
+						psprintf("table %s has foreign key %s with an action on table %s, which is not protected",
+								 get_rel_name(rel), NameStr(con->conname), get_rel_name(con->confrelid)),
+						"Who changes that table would delete or rewrite every tenant's rows that reference it.",
+						psprintf("Protect table %s first, or ask an hlauth_admin to review the foreign key and run hlauth.protect().",
+								 get_rel_name(con->confrelid)));
 		}
 		systable_endscan(scan);
 	}
@@ -512,7 +530,7 @@ refuse_foreign_key_actions(Oid relid)
  * or a trigger, which protect() refuses a non-admin too.
  */
 static void
-refuse_code_in_columns(Oid relid)
+refuse_code_in_columns(Oid relid, List **findings)
 {
 	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	ListCell   *lc;
@@ -529,23 +547,135 @@ refuse_code_in_columns(Oid relid)
 			if (att->attisdropped)
 				continue;
 			if (HlTypeRunsNonAdminCode(att->atttypid))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has column %s of a type that runs a non-admin's code",
-								RelationGetRelationName(rel), NameStr(att->attname)),
-						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
-						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
+				finding(findings,
+						psprintf("table %s has column %s of a type that runs a non-admin's code",
+								 RelationGetRelationName(rel), NameStr(att->attname)),
+						"It would run its code over every tenant's rows or writes once the table is protected.",
+						"Ask an hlauth_admin to review it and run hlauth.protect().");
 			if (att->atthasdef && att->attgenerated == '\0' &&
 				HlColumnDefaultRunsNonAdminCode(rel, att->attnum))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has column %s with a default calling a non-admin's function",
-								RelationGetRelationName(rel), NameStr(att->attname)),
-						 errdetail("It would run inside every tenant's inserts once the table is protected."),
-						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
+				finding(findings,
+						psprintf("table %s has column %s with a default calling a non-admin's function",
+								 RelationGetRelationName(rel), NameStr(att->attname)),
+						"It would run inside every tenant's inserts once the table is protected.",
+						"Ask an hlauth_admin to review it and run hlauth.protect().");
 		}
 		table_close(rel, NoLock);
 	}
+}
+
+/*
+ * A partition key expression runs over every tenant's rows (routing each insert, checking
+ * a default partition's rows when a partition is added): like an expression index, an
+ * owner's table with one needs an hlauth_admin's review. (protect_impl refuses the other
+ * kinds of such code; new partitions come through protect() too.)
+ */
+static void
+refuse_partition_expressions(Oid relid, List **findings)
+{
+	HeapTuple	tup = SearchSysCache1(PARTRELID, ObjectIdGetDatum(relid));
+	bool		isnull;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	(void) SysCacheGetAttr(PARTRELID, tup, Anum_pg_partitioned_table_partexprs, &isnull);
+	ReleaseSysCache(tup);
+	if (!isnull)
+		finding(findings, psprintf("table %s has a partition key expression", get_rel_name(relid)),
+				"It would run its code over every tenant's rows or writes once the table is protected.",
+				"Ask an hlauth_admin to review it and run hlauth.protect().");
+}
+
+/*
+ * Foreign keys from tables that are not protected into this one: each insert there tells
+ * whether a key exists in any tenant's rows (and locks it). The DDL guard refuses new ones
+ * to non-admins; one made before protect() (or under 0.1.0) is only reported.
+ */
+static void
+report_inbound_foreign_keys(Oid relid, List **findings)
+{
+	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(conrel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tup;
+
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == relid &&
+			con->conrelid != relid && !HlRelationIsProtected(con->conrelid))
+			*findings = lappend(*findings,
+								psprintf("table %s, which is not protected, has foreign key %s into it",
+										 get_rel_name(con->conrelid), NameStr(con->conname)));
+	}
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
+}
+
+/*
+ * hlauth.review_protection() RETURNS TABLE (tbl regclass, finding text)
+ * For each protected table owned by a non-admin, what protect() would now refuse it for
+ * (kept from before protect() refused it, or from 0.1.0), and foreign keys into it from
+ * tables that are not protected. For hlauth_admin: ALTER EXTENSION ... UPDATE prints the
+ * same as warnings.
+ */
+PG_FUNCTION_INFO_V1(hlauth_review_protection);
+Datum
+hlauth_review_protection(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	registry;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			registry_relid;
+
+	if (!HlCurrentRoleIsAdmin())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to review the protection of tables"),
+				 errhint("Only hlauth_admin may.")));
+	InitMaterializedSRF(fcinfo, 0);
+	registry_relid = get_relname_relid("protected_tables", get_namespace_oid("hlauth_internal", false));
+	if (!OidIsValid(registry_relid))
+		elog(ERROR, "hlauth_internal.protected_tables is missing");
+	registry = table_open(registry_relid, AccessShareLock);
+	scan = systable_beginscan(registry, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(heap_getattr(tup, 1, RelationGetDescr(registry), &isnull));
+		HeapTuple	ctup;
+		Oid			owner;
+		List	   *findings = NIL;
+		ListCell   *lc;
+
+		if (isnull)
+			continue;
+		ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(ctup))
+			continue;
+		owner = ((Form_pg_class) GETSTRUCT(ctup))->relowner;
+		ReleaseSysCache(ctup);
+		if (!HlRoleIsAdmin(owner))
+		{
+			refuse_partition_expressions(relid, &findings);
+			refuse_foreign_key_actions(relid, &findings);
+			refuse_code_in_columns(relid, &findings);
+		}
+		report_inbound_foreign_keys(relid, &findings);
+		foreach(lc, findings)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+
+			values[0] = ObjectIdGetDatum(relid);
+			values[1] = CStringGetTextDatum((char *) lfirst(lc));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	systable_endscan(scan);
+	table_close(registry, AccessShareLock);
+	return (Datum) 0;
 }
 
 /* Is the role a superuser or a member of hlauth_admin? */
@@ -707,27 +837,9 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	 */
 	if (!is_admin)
 	{
-		tup = SearchSysCache1(PARTRELID, ObjectIdGetDatum(relid));
-		if (HeapTupleIsValid(tup))
-		{
-			bool		isnull;
-
-			(void) SysCacheGetAttr(PARTRELID, tup, Anum_pg_partitioned_table_partexprs, &isnull);
-			ReleaseSysCache(tup);
-			if (!isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: table %s has a partition key expression",
-								get_rel_name(relid)),
-						 errdetail("It would run its code over every tenant's rows or writes once the table is protected."),
-						 errhint("Ask an hlauth_admin to review it and run hlauth.protect().")));
-		}
-	}
-
-	if (!is_admin)
-	{
-		refuse_foreign_key_actions(relid);
-		refuse_code_in_columns(relid);
+		refuse_partition_expressions(relid, NULL);
+		refuse_foreign_key_actions(relid, NULL);
+		refuse_code_in_columns(relid, NULL);
 	}
 
 	for (i = 0; i < 5; i++)

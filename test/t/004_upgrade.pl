@@ -407,4 +407,63 @@ COMMIT;
 }, connstr => $app_a),
 	"authenticated\na1 one,a1 two,a1 three", 'a, 0.2.0: the key authenticates and reads its account\'s rows');
 
+# ---------------------------------------------------------------------------
+# c: what 0.1.0 let a table owner keep is reported by the update, and the update itself
+# does not report every protected table as "changed by hand" (a red-team pass)
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+CREATE DATABASE c;
+ALTER DATABASE c SET session_preload_libraries = 'hlauth';
+CREATE ROLE hl_owner NOLOGIN NOSUPERUSER NOBYPASSRLS;
+});
+$node->safe_psql('c', qq{
+CREATE EXTENSION hlauth VERSION '0.1.0';
+GRANT hlauth_trusted TO hl_owner;
+SELECT hlauth.create_tenant('agency', NULL, 'agency', '$agency');
+SELECT hlauth.create_tenant('account', '$agency', 'account 1', '$acct1');
+CREATE SCHEMA crm AUTHORIZATION hl_owner;
+SET ROLE hl_owner;
+CREATE TABLE crm.contacts (account_id uuid NOT NULL, id int NOT NULL, note text,
+						   PRIMARY KEY (account_id, id));
+CREATE FUNCTION crm.spy() RETURNS text LANGUAGE sql AS 'SELECT current_user::text';
+SELECT hlauth.protect('crm.contacts');
+-- both refused by 0.2.0 to a table owner, both allowed by 0.1.0
+ALTER TABLE crm.contacts ALTER COLUMN note SET DEFAULT crm.spy();
+CREATE TABLE crm.probe (account_id uuid NOT NULL, id int NOT NULL,
+						FOREIGN KEY (account_id, id) REFERENCES crm.contacts);
+RESET ROLE;
+-- an admin's table whose protection is changed while the event triggers are off
+CREATE TABLE tweaked (account_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (account_id, id));
+SELECT hlauth.protect('tweaked');
+ALTER EVENT TRIGGER hlauth_guard_protection DISABLE;
+ALTER POLICY hlauth_select ON tweaked USING (true);
+ALTER EVENT TRIGGER hlauth_guard_protection ENABLE;
+});
+{
+	my ($ret, undef, $err) = $node->psql('c', q{ALTER EXTENSION hlauth UPDATE TO '0.2.0'});
+	is($ret, 0, 'c: the update succeeds') or diag $err;
+	unlike($err, qr/was changed by hand/, 'c: the update does not report tables as changed by hand');
+	like($err, qr/WARNING:  the hlauth protection of table (?:public\.)?tweaked differs from what hlauth recorded/,
+		'c: the update reports the table changed while the event triggers were off');
+	like($err, qr/WARNING:  hlauth: protected table crm\.contacts: table contacts has column note with a default calling a non-admin's function/,
+		'c: the update reports the owner\'s default on the protected table');
+	like($err, qr/WARNING:  hlauth: protected table crm\.contacts: table probe, which is not protected, has foreign key \S+ into it/,
+		'c: the update reports the foreign key into it from an unprotected table');
+	unlike($err, qr/protected table tweaked:/, 'c: the admin\'s table has no owner code to report');
+}
+is($node->safe_psql('c', q{SELECT string_agg(tbl::text || ': ' || finding, E'\n' ORDER BY 1, 2) FROM hlauth.review_protection()}),
+	"crm.contacts: table contacts has column note with a default calling a non-admin's function\n"
+	  . "crm.contacts: table probe, which is not protected, has foreign key probe_account_id_id_fkey into it",
+	'c: hlauth.review_protection() lists both');
+{
+	my ($ret, undef, $err) = $node->psql('c', q{SET ROLE hl_owner; SELECT * FROM hlauth.review_protection()});
+	like($err, qr/permission denied/, 'c: review_protection() is for hlauth_admin only');
+}
+# After the update the stored fingerprints are 0.2.0's: an admin's next DDL finds nothing
+{
+	my ($ret, undef, $err) = $node->psql('c', q{CREATE TABLE after_update (i int)});
+	is($ret, 0, 'c: an admin\'s DDL after the update succeeds');
+	unlike($err, qr/changed by hand/, 'c: and finds no protection changed');
+}
+
 done_testing();
