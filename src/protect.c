@@ -459,13 +459,6 @@ HlProtectedTableUsingType(Oid typid)
 }
 
 /*
- * A foreign key of the table (or of one of its partitions or children) with an action (ON
- * DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT) on a table that is not protected: who
- * changes that table deletes or rewrites every tenant's rows that reference it, as
- * PostgreSQL runs the action without row-level security. After protect(), only an
- * hlauth_admin may add a foreign key (the DDL guard); one made before needs its review too.
- */
-/*
  * What would make protect() refuse a non-admin's table: with findings NULL, an error (42501)
  * at the first; otherwise each is added to *findings (hlauth.review_protection()).
  */
@@ -481,6 +474,13 @@ finding(List **findings, char *what, const char *detail, const char *hint)
 	*findings = lappend(*findings, what);
 }
 
+/*
+ * A foreign key of the table (or of one of its partitions or children) with an action (ON
+ * DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT) on a table that is not protected: who
+ * changes that table deletes or rewrites every tenant's rows that reference it, as
+ * PostgreSQL runs the action without row-level security. After protect(), only an
+ * hlauth_admin may add a foreign key (the DDL guard); one made before needs its review too.
+ */
 static void
 refuse_foreign_key_actions(Oid relid, List **findings)
 {
@@ -830,10 +830,9 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	HlRequirePreloadForOwner(relid, owner);
 
 	/*
-	 * A partition key expression runs over every tenant's rows (routing each insert, checking
-	 * a default partition's rows when a partition is added): like an expression index, an
-	 * owner's table with one needs an hlauth_admin's review. (protect_impl refuses the other
-	 * kinds of such code; new partitions come through here too.)
+	 * Code of the owner's that would run over every tenant's rows or writes needs an
+	 * hlauth_admin's review (protect_impl refuses triggers, rules, policies, checks and
+	 * expression indexes; these are the rest).
 	 */
 	if (!is_admin)
 	{

@@ -861,11 +861,6 @@ HlPrincipalActive(const pg_uuid_t *principal)
 /* ---- effective scopes ---- */
 
 /*
- * Compute the principal's effective scopes at the tenant (see hlauth.h), palloc'd in the
- * caller's memory context. *expires is set to the earliest future valid_from or valid_until
- * among the grants read (DT_NOEND when none): the answer may change then.
- */
-/*
  * A grants row as a GrantRow; false when it grants nothing in any case (revoked, which the
  * index's predicate already excludes and the row says too, or no role).
  */
@@ -1012,6 +1007,11 @@ grant_apply(RbacRead *r, Relation *roles, Relation *allowances, Registry *reg,
 		granted[k] = granted[k] || role_marks[k];
 }
 
+/*
+ * Compute the principal's effective scopes at the tenant (see hlauth.h), palloc'd in the
+ * caller's memory context. *expires is set to the earliest future valid_from or valid_until
+ * among the grants read (DT_NOEND when none): the answer may change then.
+ */
 static HlScopes *
 effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, TimestampTz now,
 				  TimestampTz *expires)
