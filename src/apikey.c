@@ -984,7 +984,7 @@ authenticate_key(FunctionCallInfo fcinfo)
 	 * rotation's overlap are judged at this statement's start, not the transaction's.
 	 */
 	AcceptInvalidationMessages();
-	now = GetCurrentStatementStartTimestamp();
+	now = HlNow();
 	if (PG_ARGISNULL(0))
 		authentication_failed(HL_AUTHFAIL_MALFORMED, NULL);
 	key = PG_GETARG_TEXT_PP(0);
@@ -1046,6 +1046,25 @@ authenticate_key(FunctionCallInfo fcinfo)
 	 * went through, so nobody keeps power through keys minted for others (or for made-up
 	 * principals) before a demotion.
 	 */
+	if (e->nbound > 0)
+	{
+		/*
+		 * HlPrincipalAt's answers point into the RBAC cache, which the lookups below may
+		 * drop (a full cache is rebuilt, an invalidation resets it): copy them first (a
+		 * red-team pass crashed the backend on the freed reach).
+		 */
+		HlScopes   *g = (HlScopes *) palloc(VARSIZE(granted));
+
+		memcpy(g, granted, VARSIZE(granted));
+		granted = g;
+		if (access != NULL)
+		{
+			ArrayType  *a = (ArrayType *) palloc(VARSIZE(access));
+
+			memcpy(a, access, VARSIZE(access));
+			access = a;
+		}
+	}
 	for (int i = 0; i < e->nbound; i++)
 		granted = HlScopesIntersect(granted, HlEffectiveScopes(&e->bound[i], &e->tenant));
 	HlContextEstablish(&e->principal, &e->tenant, &path, "api_key", e->key_id, granted, access,

@@ -1116,6 +1116,15 @@ hlauth_accessible_tenants(PG_FUNCTION_ARGS)
 
 /* ---- for the other glue files ---- */
 
+TimestampTz
+HlNow(void)
+{
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+	TimestampTz xact = GetCurrentTransactionStartTimestamp();
+
+	return Max(stmt, xact);
+}
+
 /* A method or token id goes into the published text form between ";": keep it plain. */
 static bool
 token_id_valid(const char *s, size_t max)

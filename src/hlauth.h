@@ -11,6 +11,7 @@
 #include "access/attnum.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "core/scope.h"
@@ -90,6 +91,13 @@ extern void HlContextDefineGucs(void);
 extern void HlEnsureGucs(void);
 extern bool HlContextIsSet(void);
 extern bool HlContextGrantsScope(const char *scope, size_t len);
+
+/*
+ * The time grants, keys and their cached answers are judged at: the current statement's
+ * start, or the transaction's when it is later (a transaction a procedure or DO block
+ * started after COMMIT, inside one long statement).
+ */
+extern TimestampTz HlNow(void);
 
 /*
  * Establish the context for the rest of the transaction after a verified authentication

@@ -353,10 +353,18 @@ rbac_cache_prepare(void)
 {
 	HASHCTL		ctl;
 
+	/*
+	 * Entries filled in parallel mode were read under the statement's snapshot (in
+	 * REPEATABLE READ, the transaction's): they serve parallel statements of their own
+	 * transaction only. Outside parallel mode every lookup judges by what is committed now
+	 * (set_principal, authenticate, and grant_role's "held by its own grants": a red-team
+	 * pass refilled the cache in parallel mode, after a revocation, and granted on).
+	 */
 	if (RbacCacheContext != NULL && !cache_force_reset &&
 		cache_built_count == rbac_inval_count &&
 		cache_built_tenants == HlTenantsGeneration() &&
-		(cache_xact_lxid == InvalidLocalTransactionId || cache_xact_lxid == MyProc->lxid))
+		(cache_xact_lxid == InvalidLocalTransactionId ||
+		 (cache_xact_lxid == MyProc->lxid && IsInParallelMode())))
 		return;
 
 	if (RbacCacheContext == NULL)
@@ -1132,7 +1140,7 @@ eff_forget_memo(EffEntry *e)
 HlScopes *
 HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 {
-	TimestampTz now = GetCurrentStatementStartTimestamp();
+	TimestampTz now = HlNow();
 	TimestampTz expires;
 	EffKey		key;
 	EffEntry   *e;
@@ -1140,6 +1148,14 @@ HlEffectiveScopes(const pg_uuid_t *principal, const pg_uuid_t *tenant)
 	HlScopes   *result;
 	HlScopes   *copy;
 
+	/*
+	 * A change committed before this call counts for it, as for set_principal: the answer
+	 * decides what grant_role, issue_api_key and the key bounds allow. A miss may read no
+	 * table at all (the principal's grants, roles and allowances kept), so it would not
+	 * otherwise notice a revocation committed meanwhile (a red-team pass: a revoked manager
+	 * went on granting in its open transaction). Cheap when nothing is pending.
+	 */
+	AcceptInvalidationMessages();
 	rbac_cache_prepare();
 	memset(&key, 0, sizeof(key));
 	key.principal = *principal;
@@ -1189,7 +1205,7 @@ principal_at_memo(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlS
 	key.principal = *principal;
 	key.tenant = *tenant;
 	e = (EffEntry *) hash_search(EffCache, &key, HASH_FIND, &found);
-	if (!found || !e->at_valid || GetCurrentStatementStartTimestamp() >= e->expires ||
+	if (!found || !e->at_valid || HlNow() >= e->expires ||
 		VARSIZE(e->asked) != VARSIZE(asked) || memcmp(e->asked, asked, VARSIZE(asked)) != 0)
 		return NULL;
 	*path = e->path;
@@ -1255,14 +1271,7 @@ HlPrincipalAt(const pg_uuid_t *principal, const pg_uuid_t *tenant, const HlScope
 	HlScopes   *result;
 	int			attempt;
 
-	/*
-	 * set_principal and authenticate judge by what is committed now. Entries filled in
-	 * parallel mode were read under the statement's snapshot, which in REPEATABLE READ is
-	 * the transaction's: a principal suspended or a grant revoked since would still count
-	 * (a red-team pass filled them with effective_scopes() under a forced parallel plan).
-	 */
-	if (cache_xact_lxid != InvalidLocalTransactionId && !IsInParallelMode())
-		cache_force_reset = true;
+	/* (Entries filled in parallel mode never serve here: see rbac_cache_prepare.) */
 	memo = principal_at_memo(principal, tenant, asked, path, access);
 
 	if (memo != NULL)
