@@ -35,6 +35,15 @@ REVOKE CREATE ON SCHEMA hlauth FROM regress_squatter;
 GRANT CREATE ON SCHEMA hlauth TO PUBLIC;
 CREATE EXTENSION hlauth;
 REVOKE CREATE ON SCHEMA hlauth FROM PUBLIC;
+-- nor while it holds an extension the squatter created there (a trusted one: its objects
+-- belong to the bootstrap superuser, the extension to the squatter)
+ALTER SCHEMA hlauth OWNER TO regress_squatter;
+SET ROLE regress_squatter;
+CREATE EXTENSION dict_int SCHEMA hlauth;
+RESET ROLE;
+ALTER SCHEMA hlauth OWNER TO CURRENT_USER;
+CREATE EXTENSION hlauth;
+DROP EXTENSION dict_int;
 -- A superuser's empty schema is used
 CREATE EXTENSION hlauth;
 SELECT extversion, extnamespace::regnamespace AS schema FROM pg_extension WHERE extname = 'hlauth';

@@ -30,15 +30,40 @@
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
 
+/*
+ * Does the name refer to a protected table? This look takes no lock, and the command looks
+ * the name up again once it holds its lock, when it may find another table: a table of
+ * the same name ahead of the protected one on the search_path, dropped by a transaction not
+ * yet committed, is found here but not by the command (a red-team pass built an index of
+ * the owner's function on the protected table that way). So an unqualified name counts as
+ * protected when any table of that name on the search_path is; qualify it to mean another.
+ */
 static bool
 relation_is_protected(RangeVar *rv)
 {
 	Oid			relid;
+	bool		any = false;
 
 	if (rv == NULL)
 		return false;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	return OidIsValid(relid) && HlRelationIsProtected(relid);
+	if (OidIsValid(relid) && HlRelationIsProtected(relid))
+		return true;
+	if (rv->schemaname == NULL)
+	{
+		List	   *path = fetch_search_path(true);
+		ListCell   *lc;
+
+		foreach(lc, path)
+		{
+			Oid			other = get_relname_relid(rv->relname, lfirst_oid(lc));
+
+			if (OidIsValid(other) && HlRelationIsProtected(other))
+				any = true;
+		}
+		list_free(path);
+	}
+	return any;
 }
 
 /* A constant default (possibly cast) is evaluated once, not per row. */

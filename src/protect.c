@@ -228,23 +228,26 @@ function_not_for_defaults(Oid funcid, void *context)
  * array's element, a composite's attributes, a range's subtype, a multirange's range)?
  */
 static bool
-type_all(Oid typid, bool (*pred) (Form_pg_type), int depth)
+type_all_walk(Oid typid, bool (*pred) (Form_pg_type), int depth, List **seen)
 {
 	HeapTuple	tup;
 	Form_pg_type typ;
 	bool		ok;
 
+	CHECK_FOR_INTERRUPTS();
 	if (depth > 20)
 		return false;			/* deeper than any sane type: assume the worst */
+	if (list_member_oid(*seen, typid))
+		return true;			/* walked already, all of it passed */
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	typ = (Form_pg_type) GETSTRUCT(tup);
 	ok = pred(typ);
 	if (ok && typ->typtype == TYPTYPE_DOMAIN)
-		ok = type_all(typ->typbasetype, pred, depth + 1);
+		ok = type_all_walk(typ->typbasetype, pred, depth + 1, seen);
 	else if (ok && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
-		ok = type_all(typ->typelem, pred, depth + 1);
+		ok = type_all_walk(typ->typelem, pred, depth + 1, seen);
 	else if (ok && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
 			 typ->typrelid >= FirstNormalObjectId)
 	{
@@ -255,15 +258,32 @@ type_all(Oid typid, bool (*pred) (Form_pg_type), int depth)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 
-			ok = att->attisdropped || type_all(att->atttypid, pred, depth + 1);
+			ok = att->attisdropped || type_all_walk(att->atttypid, pred, depth + 1, seen);
 		}
 		relation_close(rel, AccessShareLock);
 	}
 	else if (ok && typ->typtype == TYPTYPE_RANGE)
-		ok = type_all(get_range_subtype(typid), pred, depth + 1);
+		ok = type_all_walk(get_range_subtype(typid), pred, depth + 1, seen);
 	else if (ok && typ->typtype == TYPTYPE_MULTIRANGE)
-		ok = type_all(get_multirange_range(typid), pred, depth + 1);
+		ok = type_all_walk(get_multirange_range(typid), pred, depth + 1, seen);
 	ReleaseSysCache(tup);
+	if (ok)
+		*seen = lappend_oid(*seen, typid);
+	return ok;
+}
+
+/*
+ * Each type is walked once per call (a type used by many attributes, or many times over, as
+ * in nested composites each holding several of the one below, would otherwise be walked
+ * once per path: a red-team pass made that 8^18 walks, which nothing could cancel).
+ */
+static bool
+type_all(Oid typid, bool (*pred) (Form_pg_type), int depth)
+{
+	List	   *seen = NIL;
+	bool		ok = type_all_walk(typid, pred, depth, &seen);
+
+	list_free(seen);
 	return ok;
 }
 
@@ -822,6 +842,19 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				 errmsg("cannot protect temporary table %s", get_rel_name(relid)),
 				 errdetail("A temporary table belongs to one session; hlauth protects tables that every session shares."),
 				 errhint("Protect a permanent (or unlogged) table.")));
+	/* ... nor with a temporary child, which protect_impl would register with it. */
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+			if (get_rel_persistence(lfirst_oid(lc)) == RELPERSISTENCE_TEMP)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("cannot protect table %s: its child %s is a temporary table",
+								get_rel_name(relid), get_rel_name(lfirst_oid(lc))),
+						 errdetail("A temporary table belongs to one session; hlauth protects tables that every session shares."),
+						 errhint("Drop the temporary child (or end its session) first.")));
+	}
 	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -76,7 +76,12 @@ BEGIN
 	          FROM pg_catalog.pg_ts_dict d WHERE d.dictnamespace OPERATOR(pg_catalog.=) nsp
 	        UNION ALL
 	        SELECT pg_catalog.format('statistics object %s', s.stxname), s.stxowner
-	          FROM pg_catalog.pg_statistic_ext s WHERE s.stxnamespace OPERATOR(pg_catalog.=) nsp) o
+	          FROM pg_catalog.pg_statistic_ext s WHERE s.stxnamespace OPERATOR(pg_catalog.=) nsp
+	        UNION ALL
+	        -- a trusted extension's objects belong to the bootstrap superuser, the extension
+	        -- to whoever created it, who may drop it and whose operators would sit in hlauth
+	        SELECT pg_catalog.format('extension %s', e.extname), e.extowner
+	          FROM pg_catalog.pg_extension e WHERE e.extnamespace OPERATOR(pg_catalog.=) nsp) o
 	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) o.owner
 	 WHERE NOT r.rolsuper;
 	IF foreign_objects IS NOT NULL THEN

@@ -798,7 +798,8 @@ COMMENT ON FUNCTION hlauth.audit_drop_sealed_partitions(timestamptz) IS 'Retenti
 -- Its text must not depend on the session that computes it: stored by the one that protects
 -- the table, it is compared by whoever runs DDL later. quote_all_identifiers=on at protect()
 -- stored a form that every later check found changed, refusing all non-admins' DDL (a
--- red-team pass); the settings that change how names and constants are written are pinned.
+-- red-team pass); the settings that change how names and constants are written are pinned
+-- (standard_conforming_strings and lc_monetary since a later pass).
 CREATE OR REPLACE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) RETURNS text
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -807,7 +808,9 @@ CREATE OR REPLACE FUNCTION hlauth_internal.protection_fingerprint(tbl regclass) 
 	SET intervalstyle = 'postgres'
 	SET timezone = 'UTC'
 	SET extra_float_digits = 1
-	SET bytea_output = 'hex' AS $$
+	SET bytea_output = 'hex'
+	SET standard_conforming_strings = on
+	SET lc_monetary = 'C' AS $$
 	SELECT concat_ws(' | ',
 		-- its name (a renamed table could be replaced by an unprotected one) and RLS flags
 		(SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ':' ||
