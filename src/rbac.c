@@ -177,6 +177,7 @@ typedef struct PrincipalEntry
 	bool		active;			/* no row: active */
 	Jsonb	   *attributes;		/* in RbacCacheContext; NULL when there is no row */
 	bool		grants_read;	/* its live grants were read (in this cache's lifetime) */
+	int			misses;			/* effective scopes worked out for it (at new tenants) */
 	int			ngrants;		/* how many are kept; -1: too many, read per tenant */
 	GrantRow   *grants;			/* sorted by tenant, in RbacCacheContext */
 } PrincipalEntry;
@@ -767,6 +768,7 @@ principal_get_read(RbacRead *r, const pg_uuid_t *id)
 	e->active = active;
 	e->attributes = attributes;
 	e->grants_read = false;
+	e->misses = 0;
 	e->ngrants = -1;
 	e->grants = NULL;
 	return e;
@@ -1068,14 +1070,16 @@ effective_compute(const pg_uuid_t *principal, const pg_uuid_t *tenant, Timestamp
 		ids[nids++] = path.app;
 
 	/*
-	 * The grants at each tenant of the path: from the principal's entry, which keeps its
-	 * live grants (read once, by one scan of grants_principal_tenant_idx); for a principal
-	 * with too many to keep, one lookup of that index per tenant of the path.
+	 * The grants at each tenant of the path: one lookup of grants_principal_tenant_idx per
+	 * tenant of the path; from the principal's second tenant on, from its entry, which then
+	 * keeps its live grants (read once, by one scan of the index's prefix: a principal seen
+	 * at one tenant only does not pay for reading all its grants, each on its own heap
+	 * page), unless it has too many to keep.
 	 */
 	grants = NULL;
 	roles = NULL;
 	allowances = NULL;
-	if (!pe->grants_read)
+	if (!pe->grants_read && pe->misses++ >= 1)
 		principal_grants_read(&r, rbac_open_lazily(&grants, RBAC_GRANTS), pe);
 	for (t = 0; t < nids; t++)
 	{
