@@ -137,6 +137,31 @@ RESET ROLE;
 SET statement_timeout = '20s';
 SELECT count(*) AS findings FROM hlauth.review_protection() WHERE tbl = 'guard.wide'::regclass;
 RESET statement_timeout;
+-- A statistics object on an expression made before protect(): ANALYZE would run the
+-- owner's function over every tenant's rows (a seventeenth red-team pass)
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.with_stats (id int, account_id uuid NOT NULL, body text);
+CREATE INDEX ON guard.with_stats (account_id, id);
+CREATE STATISTICS guard.with_stats_leak ON (guard.leak(body)) FROM guard.with_stats;
+SELECT hlauth.protect('guard.with_stats');
+RESET ROLE;
+SELECT count(*) AS stats_table_registered FROM hlauth_internal.protected_tables WHERE relid = 'guard.with_stats'::regclass;
+-- An unqualified name counts as protected when a schema the search_path names holds a
+-- protected table of that name, even one the role may not use yet (a USAGE granted while
+-- the command waits for its lock changed what it resolved to)
+CREATE SCHEMA guard_hidden;
+CREATE TABLE guard_hidden.notes (id int NOT NULL, account_id uuid NOT NULL, body text);
+CREATE INDEX ON guard_hidden.notes (account_id, id);
+SELECT hlauth.protect('guard_hidden.notes');
+SET ROLE regress_guard_owner;
+CREATE TABLE guard2.notes (id int, body text);
+SET search_path = guard_hidden, guard2;
+CREATE INDEX ON notes (guard.leak(body));
+CREATE INDEX ON guard2.notes (guard.leak(body));
+RESET search_path;
+RESET ROLE;
+SELECT hlauth.unprotect('guard_hidden.notes');
+DROP SCHEMA guard_hidden CASCADE;
 -- unprotect() of a partition of a protected table is refused (the guard protected it again
 -- while it was being stripped, leaving it registered without row-level security)
 CREATE TABLE guard.parted (id int, account_id uuid NOT NULL) PARTITION BY LIST (id);

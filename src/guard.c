@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
@@ -26,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
@@ -36,7 +38,8 @@ PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
  * the same name ahead of the protected one on the search_path, dropped by a transaction not
  * yet committed, is found here but not by the command (a red-team pass built an index of
  * the owner's function on the protected table that way). So an unqualified name counts as
- * protected when any table of that name on the search_path is; qualify it to mean another.
+ * protected when any table of that name in a schema the search_path names is; qualify it
+ * to mean another.
  */
 static bool
 relation_is_protected(RangeVar *rv)
@@ -51,17 +54,33 @@ relation_is_protected(RangeVar *rv)
 		return true;
 	if (rv->schemaname == NULL)
 	{
-		List	   *path = fetch_search_path(true);
+		/*
+		 * Every schema the search_path names, those the role may not use yet included: a
+		 * USAGE granted while the command waits for its lock changes what it resolves to
+		 * (a red-team pass). "$user" is the current role's schema; pg_catalog and pg_temp
+		 * hold no protected table.
+		 */
+		char	   *raw = pstrdup(namespace_search_path);
+		List	   *names;
 		ListCell   *lc;
 
-		foreach(lc, path)
+		if (!SplitIdentifierString(raw, ',', &names))
+			return true;		/* unparsable: assume the worst */
+		foreach(lc, names)
 		{
-			Oid			other = get_relname_relid(rv->relname, lfirst_oid(lc));
+			const char *name = (const char *) lfirst(lc);
+			Oid			nsp;
+			Oid			other;
 
+			if (strcmp(name, "$user") == 0)
+				name = GetUserNameFromId(GetUserId(), true);
+			nsp = name ? get_namespace_oid(name, true) : InvalidOid;
+			other = OidIsValid(nsp) ? get_relname_relid(rv->relname, nsp) : InvalidOid;
 			if (OidIsValid(other) && HlRelationIsProtected(other))
 				any = true;
 		}
-		list_free(path);
+		list_free(names);
+		pfree(raw);
 	}
 	return any;
 }

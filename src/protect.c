@@ -21,6 +21,7 @@
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_range.h"
+#include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -30,9 +31,11 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -607,6 +610,42 @@ refuse_partition_expressions(Oid relid, List **findings)
 }
 
 /*
+ * An extended statistics object on expressions: ANALYZE (autovacuum's too) evaluates them
+ * over every tenant's rows. The DDL guard refuses CREATE STATISTICS on a protected table to
+ * non-admins; one made before protect() was not checked (a red-team pass).
+ */
+static void
+refuse_statistics_expressions(Oid relid, List **findings)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	Relation	stxrel = table_open(StatisticExtRelationId, AccessShareLock);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key, Anum_pg_statistic_ext_stxrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(stxrel, StatisticExtRelidIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			if (!heap_attisnull(tup, Anum_pg_statistic_ext_stxexprs, NULL))
+				finding(findings,
+						psprintf("table %s has statistics object %s on expressions",
+								 get_rel_name(lfirst_oid(lc)),
+								 NameStr(((Form_pg_statistic_ext) GETSTRUCT(tup))->stxname)),
+						"ANALYZE would evaluate its expressions over every tenant's rows once the table is protected.",
+						"Ask an hlauth_admin to review it and run hlauth.protect().");
+		}
+		systable_endscan(scan);
+	}
+	table_close(stxrel, AccessShareLock);
+}
+
+/*
  * Foreign keys from tables that are not protected into this one: each insert there tells
  * whether a key exists in any tenant's rows (and locks it). The DDL guard refuses new ones
  * to non-admins; one made before protect() (or under 0.1.0) is only reported.
@@ -679,6 +718,7 @@ hlauth_review_protection(PG_FUNCTION_ARGS)
 		if (!HlRoleIsAdmin(owner))
 		{
 			refuse_partition_expressions(relid, &findings);
+			refuse_statistics_expressions(relid, &findings);
 			refuse_foreign_key_actions(relid, &findings);
 			refuse_code_in_columns(relid, &findings);
 		}
@@ -860,6 +900,28 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid)),
 				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
+
+	/*
+	 * Lock the table and its partitions and children before anything is checked, as the
+	 * ALTER TABLE of protect_impl would later: a trigger or an index that another transaction
+	 * adds and commits while protect() waits for that lock would otherwise pass checks made
+	 * before it, and stay (a red-team pass). Checks below read the catalogs after the lock.
+	 */
+	LockRelationOid(relid, AccessExclusiveLock);
+	(void) find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	AcceptInvalidationMessages();
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid)),
+				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
 	HlRequirePreloadForOwner(relid, owner);
 
 	/*
@@ -870,6 +932,7 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	if (!is_admin)
 	{
 		refuse_partition_expressions(relid, NULL);
+		refuse_statistics_expressions(relid, NULL);
 		refuse_foreign_key_actions(relid, NULL);
 		refuse_code_in_columns(relid, NULL);
 	}
