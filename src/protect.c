@@ -833,6 +833,27 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The table's owner; an error unless the caller may protect it (its owner, or an admin). */
+static Oid
+protect_checked_owner(Oid relid, bool is_admin)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid)),
+				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
+	return owner;
+}
+
 /*
  * hlauth.protect(tbl, tenant_column, read_scope, write_scope, tenant_kind)
  *
@@ -845,9 +866,7 @@ Datum
 hlauth_protect(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
-	HeapTuple	tup;
 	Oid			owner;
-	bool		is_temp;
 	bool		is_admin = HlCurrentRoleIsAdmin();
 	Oid			save_userid;
 	int			save_sec_context;
@@ -862,21 +881,26 @@ hlauth_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table, tenant column and tenant kind must not be NULL")));
 	relid = PG_GETARG_OID(0);
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	is_temp = ((Form_pg_class) GETSTRUCT(tup))->relpersistence == RELPERSISTENCE_TEMP;
-	ReleaseSysCache(tup);
+	owner = protect_checked_owner(relid, is_admin);
+
+	/*
+	 * Lock the table and its partitions and children before anything else is checked, as
+	 * the ALTER TABLE of protect_impl would later: a trigger or an index that another
+	 * transaction adds and commits while protect() waits for that lock would otherwise pass
+	 * checks made before it, and stay (a red-team pass). Everything below reads the catalogs
+	 * under the lock, the caller's rights again included.
+	 */
+	LockRelationOid(relid, AccessExclusiveLock);
+	(void) find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	AcceptInvalidationMessages();
+	owner = protect_checked_owner(relid, is_admin);
 
 	/*
 	 * A temporary table ends with its session, and no event trigger sees it go: its
 	 * registration would outlive it, and the guard would then refuse every non-admin's DDL
 	 * in the database as if a protected table had been dropped (a red-team pass).
 	 */
-	if (is_temp)
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot protect temporary table %s", get_rel_name(relid)),
@@ -895,33 +919,6 @@ hlauth_protect(PG_FUNCTION_ARGS)
 						 errdetail("A temporary table belongs to one session; hlauth protects tables that every session shares."),
 						 errhint("Drop the temporary child (or end its session) first.")));
 	}
-	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(relid)),
-				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
-
-	/*
-	 * Lock the table and its partitions and children before anything is checked, as the
-	 * ALTER TABLE of protect_impl would later: a trigger or an index that another transaction
-	 * adds and commits while protect() waits for that lock would otherwise pass checks made
-	 * before it, and stay (a red-team pass). Checks below read the catalogs after the lock.
-	 */
-	LockRelationOid(relid, AccessExclusiveLock);
-	(void) find_all_inheritors(relid, AccessExclusiveLock, NULL);
-	AcceptInvalidationMessages();
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	if (!is_admin && !has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", get_rel_name(relid)),
-				 errhint("Only the table's owner or an hlauth_admin may protect it.")));
 	HlRequirePreloadForOwner(relid, owner);
 
 	/*
