@@ -42,7 +42,7 @@ PG_FUNCTION_INFO_V1(hlauth_guard_ddl_end);
  * to mean another.
  */
 static bool
-relation_is_protected(RangeVar *rv)
+relation_is_protected_as(RangeVar *rv, bool (*is_protected) (Oid))
 {
 	Oid			relid;
 	bool		any = false;
@@ -50,7 +50,7 @@ relation_is_protected(RangeVar *rv)
 	if (rv == NULL)
 		return false;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (OidIsValid(relid) && HlRelationIsProtected(relid))
+	if (OidIsValid(relid) && is_protected(relid))
 		return true;
 	if (rv->schemaname == NULL)
 	{
@@ -76,13 +76,19 @@ relation_is_protected(RangeVar *rv)
 				name = GetUserNameFromId(GetUserId(), true);
 			nsp = name ? get_namespace_oid(name, true) : InvalidOid;
 			other = OidIsValid(nsp) ? get_relname_relid(rv->relname, nsp) : InvalidOid;
-			if (OidIsValid(other) && HlRelationIsProtected(other))
+			if (OidIsValid(other) && is_protected(other))
 				any = true;
 		}
 		list_free(names);
 		pfree(raw);
 	}
 	return any;
+}
+
+static bool
+relation_is_protected(RangeVar *rv)
+{
+	return relation_is_protected_as(rv, HlRelationIsProtected);
 }
 
 /* A constant default (possibly cast) is evaluated once, not per row. */
@@ -459,6 +465,29 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 	parsetree = trigdata->parsetree;
 	if (HlCurrentRoleIsAdmin())
 		PG_RETURN_VOID();
+
+	/*
+	 * The start-of-command check again, now that the command holds its lock: a table that
+	 * protect() was protecting in a transaction not yet committed passed that check, and
+	 * the command then waited for protect()'s lock and ran on the protected table (a
+	 * red-team pass left a rule copying every tenant's inserts out that way). Refused here,
+	 * the command is undone; what it ran meanwhile saw only the rows from before protect().
+	 */
+	if (IsA(parsetree, IndexStmt) || IsA(parsetree, RuleStmt) ||
+		IsA(parsetree, CreateStatsStmt) || IsA(parsetree, CreateTrigStmt) ||
+		IsA(parsetree, AlterTableStmt))
+	{
+		RangeVar   *target;
+		const char *risk = command_risk(parsetree, &target);
+
+		if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
+							risk, target->relname),
+					 errdetail("The table was protected while the command waited for it."),
+					 errhint("Ask an hlauth_admin to run it.")));
+	}
 
 	if (IsA(parsetree, AlterTableStmt))
 	{

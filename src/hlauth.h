@@ -158,6 +158,7 @@ extern bool HlRoleIsAdmin(Oid role);
 /* Refuse (55000) to protect a table owned by a non-admin unless hlauth is preloaded. */
 extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
 /* Is the table registered in hlauth_internal.protected_tables? */
+extern bool HlRelationIsProtectedNow(Oid relid);
 extern bool HlRelationIsProtected(Oid relid);
 /* Does the cooked expression call a function (or operator) owned by a non-admin? */
 extern bool HlExprRunsNonAdminCode(struct Node *expr);

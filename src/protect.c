@@ -38,6 +38,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -141,6 +142,22 @@ HlRelationIsProtected(Oid relid)
 		elog(ERROR, "could not read hlauth_internal.protected_tables");
 	found = SPI_processed > 0;
 	SPI_finish();
+	return found;
+}
+
+/*
+ * The same, as committed now rather than as the statement's snapshot saw it: a command that
+ * waited for its lock started before protect() committed.
+ */
+bool
+HlRelationIsProtectedNow(Oid relid)
+{
+	bool		found;
+
+	/* (An error leaves the snapshot to the (sub)transaction's abort, which pops it.) */
+	PushActiveSnapshot(GetLatestSnapshot());
+	found = HlRelationIsProtected(relid);
+	PopActiveSnapshot();
 	return found;
 }
 
