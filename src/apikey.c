@@ -681,12 +681,13 @@ restore_user(const SavedUser *saved)
 }
 
 /*
- * The cache entry of a key id, read if missing or untrustworthy. latest: for authenticate,
- * which judges by what is committed now, so an entry read in parallel mode (under the
- * statement's snapshot, in REPEATABLE READ the transaction's) is read again.
+ * The cache entry of a key id, read if missing or untrustworthy. An entry read in parallel
+ * mode (under the statement's snapshot, in REPEATABLE READ the transaction's) serves only
+ * parallel statements of its transaction, as in the RBAC cache: authenticate judges by
+ * what is committed now.
  */
 static KeyEntry *
-key_lookup(const char *id, bool latest)
+key_lookup(const char *id)
 {
 	char		key_id[HLA_APIKEY_ID_LEN + 1];
 	KeyEntry   *e;
@@ -716,7 +717,7 @@ key_lookup(const char *id, bool latest)
 		((!e->found && GetCurrentTimestamp() - e->loaded_at > NEGATIVE_TTL_US) ||
 		 (e->found && e->own_xact) ||
 		 (e->xact_only != InvalidLocalTransactionId &&
-		  (e->xact_only != MyProc->lxid || latest))))
+		  (e->xact_only != MyProc->lxid || !IsInParallelMode()))))
 	{
 		if (e->found)
 		{
@@ -760,7 +761,7 @@ HlApiKeyAttributes(const char *key_id)
 
 	if (key_id == NULL || strlen(key_id) != HLA_APIKEY_ID_LEN)
 		return NULL;
-	e = key_lookup(key_id, false);
+	e = key_lookup(key_id);
 	return e->found ? e->attributes : NULL;
 }
 
@@ -998,7 +999,7 @@ authenticate_key(FunctionCallInfo fcinfo)
 	if (k.prefix_len != strlen(prefix) || memcmp(k.prefix, prefix, k.prefix_len) != 0)
 		authentication_failed(HL_AUTHFAIL_WRONG_PREFIX, NULL);
 
-	e = key_lookup(k.id, true);
+	e = key_lookup(k.id);
 
 	/* The HMAC is computed whether or not the id is known. */
 	if (e->found)

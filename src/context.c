@@ -428,13 +428,20 @@ context_publish(void)
 	PG_END_TRY();
 }
 
+/* Publish before a leader's statement that will run in parallel mode. */
+static void
+context_publish_for(QueryDesc *queryDesc)
+{
+	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
+		!IsInParallelMode())
+		context_publish();
+}
+
 static void
 hlauth_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	HlEnsureGucs();				/* (a first load in a parallel operation deferred them) */
-	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
-		!IsInParallelMode())
-		context_publish();
+	context_publish_for(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -451,9 +458,7 @@ static void
 hlauth_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				   bool execute_once)
 {
-	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
-		!IsInParallelMode())
-		context_publish();
+	context_publish_for(queryDesc);
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(queryDesc, direction, count, execute_once);
 	else

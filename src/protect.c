@@ -35,7 +35,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -907,9 +906,8 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	 * checks made before it, and stay (a red-team pass). Everything below reads the catalogs
 	 * under the lock, the caller's rights again included.
 	 */
-	LockRelationOid(relid, AccessExclusiveLock);
+	LockRelationOid(relid, AccessExclusiveLock);	/* (processes invalidations) */
 	(void) find_all_inheritors(relid, AccessExclusiveLock, NULL);
-	AcceptInvalidationMessages();
 	owner = protect_checked_owner(relid, is_admin);
 
 	/*
