@@ -361,7 +361,7 @@ SQL
 	awk -v rounds="$BENCH_ROUNDS" '
 		$3 == 0 { next }
 		{ key = $1 " " $2; sum[key] += $4; n[key]++; runs[key] = runs[key] sprintf(" %8.0f", $4)
-		  rt[$1 " " $2 " " $3] = $4; srv[key] += $6; if ($8 > oth[key]) oth[key] = $8 }
+		  rt[$1 " " $2 " " $3] = $4; srv[key] += $6; cli[key] += $7; if ($8 > oth[key]) oth[key] = $8 }
 		END {
 			name["limit"] = "limit"; name["setting"] = "current_setting"; name["hlauth"] = "hlauth"; name["noscope"] = "hlauth_noscope"
 			name["auth"] = "auth (API key)"
@@ -370,24 +370,27 @@ SQL
 			anchor["point noscope"] = "(diagnostic)"; anchor["count noscope"] = "(diagnostic)"
 			anchor["point auth"] = "(issue #3: vs hlauth below)"
 			split("point count", qs, " "); split("limit setting hlauth auth noscope", vs, " ")
-			printf "%-6s %-15s %-18s %9s %8s %13s %10s %8s %6s  %s\n", "query", "variant", "TPS per round", "mean TPS", "vs limit", "round ratios", "server us", "vs limit", "other", "ANCHORS.md"
+			printf "%-6s %-15s %-18s %9s %8s %13s %10s %8s %11s %6s  %s\n", "query", "variant", "TPS per round", "mean TPS", "vs limit", "round ratios", "server us", "vs limit", "pgbench us", "other", "ANCHORS.md"
 			for (i = 1; i <= 2; i++) for (j = 1; j <= 5; j++) {
 				q = qs[i]; v = vs[j]; key = q " " v; base = q " limit"
 				if (!(key in n) || !(base in n)) continue
 				mean = sum[key] / n[key]; bmean = sum[base] / n[base]
-				us = srv[key] / n[key]; bus = srv[base] / n[base]
+				us = srv[key] / n[key]; bus = srv[base] / n[base]; cus = cli[key] / n[key]
 				lo = 99; hi = 0
 				for (r = 1; r <= rounds; r++) {
 					rr = rt[q " " v " " r] / rt[q " limit " r]
 					if (rr < lo) lo = rr
 					if (rr > hi) hi = rr
 				}
-				printf "%-6s %-15s %-18s %9.0f %8.3f %6.3f-%-6.3f %10.1f %8.3f %5.0f%%  %s\n", q, name[v], runs[key], mean, mean / bmean, lo, hi, us, bus / us, oth[key], anchor[key]
+				printf "%-6s %-15s %-18s %9.0f %8.3f %6.3f-%-6.3f %10.1f %8.3f %11.1f %5.0f%%  %s\n", q, name[v], runs[key], mean, mean / bmean, lo, hi, us, bus / us, cus, oth[key], anchor[key]
 			}
 		}' "$res/tps.txt"
 	echo
 	echo "vs limit: mean TPS / the limit's mean TPS. round ratios: the same within each round."
 	echo "server us: CPU time of the backends per transaction; its vs limit = limit's / the variant's."
+	echo "pgbench us: CPU time of pgbench per transaction. Client and server share the machine's CPUs,"
+	echo "so TPS follows server us + pgbench us. pgbench runs the same code for every variant; it"
+	echo "spends more when a statement's reply is not ready at once (a failed read, a poll, a wake-up)."
 	echo "other: the most CPU that processes outside this benchmark used during any of the variant's"
 	echo "runs, in % of the machine; above a few % the TPS figures of that run are disturbed."
 	[ -f "$res/disturbed.txt" ] && echo "repeated: $(wc -l <"$res/disturbed.txt") run(s) disturbed by other processes (over $BENCH_MAX_OTHER%) were run again."
