@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -27,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(hlauth_guard_ddl_start);
@@ -90,6 +92,13 @@ relation_is_protected(RangeVar *rv)
 {
 	return relation_is_protected_as(rv, HlRelationIsProtected);
 }
+
+/*
+ * The check a command is judged by: before it runs (ddl_command_start), the registry as the
+ * statement's snapshot sees it; after it (ddl_command_end), as committed now, since the
+ * command may have waited for a lock that protect() held.
+ */
+typedef bool (*ProtectedFn) (Oid relid);
 
 /* A constant default (possibly cast) is evaluated once, not per row. */
 static bool
@@ -159,14 +168,14 @@ static const char *const foreign_key_risk =
 
 /* Does CREATE TABLE declare a foreign key to a protected table, for a table not protected by then? */
 static RangeVar *
-create_references_protected(CreateStmt *stmt)
+create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
 {
 	ListCell   *lc;
 
 	/* a partition or child of a protected table is protected as it is created */
 	foreach(lc, stmt->inhRelations)
 	{
-		if (relation_is_protected(lfirst_node(RangeVar, lc)))
+		if (relation_is_protected_as(lfirst_node(RangeVar, lc), is_protected))
 			return NULL;
 	}
 	foreach(lc, stmt->tableElts)
@@ -175,14 +184,14 @@ create_references_protected(CreateStmt *stmt)
 		RangeVar   *pk = foreign_key_target(elt);
 		ListCell   *lc2;
 
-		if (pk != NULL && relation_is_protected(pk))
+		if (pk != NULL && relation_is_protected_as(pk, is_protected))
 			return pk;
 		if (IsA(elt, ColumnDef))
 		{
 			foreach(lc2, ((ColumnDef *) elt)->constraints)
 			{
 				pk = foreign_key_target(lfirst(lc2));
-				if (pk != NULL && relation_is_protected(pk))
+				if (pk != NULL && relation_is_protected_as(pk, is_protected))
 					return pk;
 			}
 		}
@@ -191,7 +200,7 @@ create_references_protected(CreateStmt *stmt)
 	{
 		RangeVar   *pk = foreign_key_target(lfirst(lc));
 
-		if (pk != NULL && relation_is_protected(pk))
+		if (pk != NULL && relation_is_protected_as(pk, is_protected))
 			return pk;
 	}
 	return NULL;
@@ -199,18 +208,20 @@ create_references_protected(CreateStmt *stmt)
 
 /*
  * If the command would run code over the rows of a table (or expose them through another),
- * return a description of it and set *target to the table it reads; else NULL.
+ * return a description of it and set *target to the table it reads; else NULL. now: judge
+ * by the registry as committed now (after the command), not by the statement's snapshot.
  */
 static const char *
-command_risk(Node *parsetree, RangeVar **target)
+command_risk(Node *parsetree, RangeVar **target, bool now)
 {
+	ProtectedFn is_protected = now ? HlRelationIsProtectedNow : HlRelationIsProtected;
 	ListCell   *lc;
 
 	*target = NULL;
 	switch (nodeTag(parsetree))
 	{
 		case T_CreateStmt:
-			*target = create_references_protected((CreateStmt *) parsetree);
+			*target = create_references_protected((CreateStmt *) parsetree, is_protected);
 			return *target != NULL ? foreign_key_risk : NULL;
 		case T_CreateSchemaStmt:
 			/*
@@ -230,10 +241,10 @@ command_risk(Node *parsetree, RangeVar **target)
 				foreach(lc2, elt->inhRelations)
 				{
 					*target = lfirst_node(RangeVar, lc2);
-					if (relation_is_protected(*target))
+					if (relation_is_protected_as(*target, is_protected))
 						return "a partition or child in CREATE SCHEMA (create it with a CREATE TABLE of its own)";
 				}
-				if ((*target = create_references_protected(elt)) != NULL)
+				if ((*target = create_references_protected(elt, is_protected)) != NULL)
 					return foreign_key_risk;
 			}
 			*target = NULL;
@@ -253,7 +264,7 @@ command_risk(Node *parsetree, RangeVar **target)
 						break;
 				}
 				if (risk != NULL)
-					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)));
+					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)), now);
 				return *target != NULL ? risk : NULL;
 			}
 		case T_CreateTrigStmt:
@@ -306,30 +317,36 @@ command_risk(Node *parsetree, RangeVar **target)
 				 * ALTER TYPE <composite> ADD ATTRIBUTE of a type whose values run code (a
 				 * domain with a check): that code would run on every tenant's writes to a
 				 * protected table's column of the composite type. (PostgreSQL itself refuses
-				 * ALTER ATTRIBUTE ... TYPE on a type a column uses.)
+				 * ALTER ATTRIBUTE ... TYPE on a type a column uses.) And any change of the
+				 * type of a protected typed table (CREATE TABLE ... OF): ALTER TYPE ...
+				 * CASCADE changes the table's columns as ALTER TABLE would (a red-team pass
+				 * converted every tenant's values through a domain check of the owner's).
 				 */
 				if (stmt->objtype == OBJECT_TYPE)
 				{
+					Oid			reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
+
+					if (OidIsValid(reltype) && stmt->cmds != NIL &&
+						(*target = HlProtectedTableOfType(reltype, now)) != NULL)
+						return "a change to the type of a typed table (ALTER TYPE ... CASCADE would change every tenant's rows)";
 					foreach(lc, stmt->cmds)
 					{
 						AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 						ColumnDef  *def;
-						Oid			reltype;
 
 						if (cmd->subtype != AT_AddColumn)
 							continue;
 						def = castNode(ColumnDef, cmd->def);
 						if (!HlTypeRunsNonAdminCode(LookupTypeNameOid(NULL, def->typeName, true)))
 							continue;
-						reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
 						if (OidIsValid(reltype) &&
-							(*target = HlProtectedTableUsingType(reltype)) != NULL)
+							(*target = HlProtectedTableUsingType(reltype, now)) != NULL)
 							return "an attribute of a type that runs a non-admin's code (it would run on every tenant's writes of a column of the type)";
 					}
 					*target = NULL;
 					return NULL;
 				}
-				self_protected = relation_is_protected(stmt->relation);
+				self_protected = relation_is_protected_as(stmt->relation, is_protected);
 
 				foreach(lc, stmt->cmds)
 				{
@@ -342,7 +359,7 @@ command_risk(Node *parsetree, RangeVar **target)
 						case AT_AddConstraint:
 							/* ALTER TABLE <not protected> ADD FOREIGN KEY ... REFERENCES <protected> */
 							*target = foreign_key_target(cmd->def);
-							if (!self_protected && *target != NULL && relation_is_protected(*target))
+							if (!self_protected && *target != NULL && relation_is_protected_as(*target, is_protected))
 								return foreign_key_risk;
 							risk = "a constraint (checking it runs over every tenant's rows)";
 							break;
@@ -359,7 +376,7 @@ command_risk(Node *parsetree, RangeVar **target)
 							foreach(lc2, castNode(ColumnDef, cmd->def)->constraints)
 							{
 								*target = foreign_key_target(lfirst(lc2));
-								if (!self_protected && *target != NULL && relation_is_protected(*target))
+								if (!self_protected && *target != NULL && relation_is_protected_as(*target, is_protected))
 									return foreign_key_risk;
 							}
 							risk = column_def_risk(castNode(ColumnDef, cmd->def));
@@ -367,17 +384,21 @@ command_risk(Node *parsetree, RangeVar **target)
 						case AT_AddInherit:
 							/* ALTER TABLE child INHERIT <protected parent> */
 							*target = castNode(RangeVar, cmd->def);
-							if (relation_is_protected(*target))
+							if (relation_is_protected_as(*target, is_protected))
 								return "a child table with rows of its own (they would show as any tenant's rows; create children with CREATE TABLE ... INHERITS)";
 							risk = "a parent table (every tenant's rows would be read through it)";
 							break;
 						case AT_AttachPartition:
 							/* ALTER TABLE parent ATTACH PARTITION <protected table> */
 							*target = castNode(PartitionCmd, cmd->def)->name;
-							if (relation_is_protected(*target))
+							if (relation_is_protected_as(*target, is_protected))
 								return "a parent table (every tenant's rows would be read through it)";
 							/* ALTER TABLE <protected parent> ATTACH PARTITION x */
 							risk = "a partition with rows of its own (they would show as any tenant's rows; create partitions with CREATE TABLE ... PARTITION OF)";
+							break;
+						case AT_AddOf:
+							/* then ALTER TYPE ... CASCADE would change it (see above) */
+							risk = "making it a typed table (a change to the type would change every tenant's rows)";
 							break;
 						case AT_DetachPartition:
 						case AT_DetachPartitionFinalize:
@@ -432,7 +453,7 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 
 	if (HlCurrentRoleIsAdmin())
 		PG_RETURN_VOID();
-	risk = command_risk(trigdata->parsetree, &target);
+	risk = command_risk(trigdata->parsetree, &target, false);
 	if (risk != NULL && relation_is_protected(target))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -446,16 +467,132 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 }
 
 /*
- * After ALTER TABLE ... ALTER COLUMN ... SET DEFAULT or ALTER DOMAIN ... SET DEFAULT
- * (ddl_command_end, when the default is cooked and nothing has evaluated it yet): a default
- * that calls code of a non-admin's would run inside every tenant's inserts, like a trigger.
- * Built-in functions and hlauth's (hlauth.principal(), now(), nextval()) are fine.
+ * The type an ALTER DOMAIN or ALTER TYPE (of a composite type) changes, or InvalidOid.
+ */
+static Oid
+altered_type(Node *parsetree)
+{
+	if (IsA(parsetree, AlterDomainStmt))
+		return typenameTypeId(NULL, makeTypeNameFromNameList(((AlterDomainStmt *) parsetree)->typeName));
+	if (IsA(parsetree, AlterTableStmt) && ((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE)
+		return get_rel_type_id(RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true));
+	return InvalidOid;
+}
+
+static void
+refuse_default(const char *column, const char *table)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: a default calling a non-admin's function on column \"%s\" of table \"%s\", protected by hlauth",
+					column, table),
+			 errdetail("It would run inside every tenant's inserts, like a trigger."),
+			 errhint("Use a constant, a built-in function or one of hlauth's, or ask an hlauth_admin.")));
+}
+
+/*
+ * After CREATE TABLE or CREATE SCHEMA (ddl_command_end), judged from the catalogs, since
+ * PostgreSQL moves a CREATE TABLE's foreign keys out of the statement as it runs it: a
+ * foreign key from a new table that is not protected (nor a partition or child of a
+ * protected table, which guard_protection protects next) to a protected table, and in
+ * CREATE SCHEMA a partition or child of a protected table (see command_risk). As committed
+ * now: the command may have waited for protect()'s lock on the referenced table.
+ */
+static void
+check_created_tables(Node *parsetree)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(InvalidOid)};
+	char	   *kind = NULL;
+	char	   *child = NULL;
+	char	   *table = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (IsA(parsetree, CreateStmt))
+		values[0] = ObjectIdGetDatum(RangeVarGetRelid(((CreateStmt *) parsetree)->relation, NoLock, true));
+	else
+	{
+		CreateSchemaStmt *stmt = (CreateSchemaStmt *) parsetree;
+		const char *name = stmt->schemaname;
+
+		if (name == NULL && stmt->authrole != NULL)
+			name = get_rolespec_name(stmt->authrole);
+		values[1] = ObjectIdGetDatum(name ? get_namespace_oid(name, true) : InvalidOid);
+	}
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 'fk', r.relname::pg_catalog.text, t.relname::pg_catalog.text"
+							  " FROM pg_catalog.pg_constraint c"
+							  " JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid"
+							  " JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.confrelid"
+							  " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+							  "  AND (c.conrelid OPERATOR(pg_catalog.=) $1 OR r.relnamespace OPERATOR(pg_catalog.=) $2)"
+							  "  AND EXISTS (SELECT 1 FROM hlauth_internal.protected_tables p"
+							  "   WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) c.confrelid)"
+							  "  AND NOT EXISTS (SELECT 1 FROM hlauth_internal.protected_tables p"
+							  "   WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) c.conrelid)"
+							  "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i"
+							  "   JOIN hlauth_internal.protected_tables p ON p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent"
+							  "   WHERE i.inhrelid OPERATOR(pg_catalog.=) c.conrelid)"
+							  " UNION ALL"
+							  " SELECT 'child', r.relname::pg_catalog.text, t.relname::pg_catalog.text"
+							  " FROM pg_catalog.pg_inherits i"
+							  " JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) i.inhrelid"
+							  " JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.inhparent"
+							  " WHERE r.relnamespace OPERATOR(pg_catalog.=) $2"
+							  "  AND EXISTS (SELECT 1 FROM hlauth_internal.protected_tables p"
+							  "   WHERE p.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent)"
+							  " LIMIT 1",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hlauth_internal.protected_tables");
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		kind = pstrdup(SPI_getvalue(tup, desc, 1));
+		child = pstrdup(SPI_getvalue(tup, desc, 2));
+		table = pstrdup(SPI_getvalue(tup, desc, 3));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	if (kind == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
+					strcmp(kind, "fk") == 0 ? foreign_key_risk :
+					"a partition or child in CREATE SCHEMA (create it with a CREATE TABLE of its own)",
+					table),
+			 errdetail("Table \"%s\" would reference it; the table was protected while the command waited for it.", child),
+			 errhint("Ask an hlauth_admin to run it.")));
+}
+
+/*
+ * After the command (ddl_command_end), for non-admins:
+ * - the start-of-command check again, under the command's lock and against the registry as
+ *   committed now: a table that protect() was protecting in a transaction not yet committed
+ *   passed that check, and the command then waited for protect()'s lock and ran on the
+ *   protected table (red-team passes left a rule copying every tenant's inserts out, a
+ *   CHECK, a default and a domain column of the owner's that way). A change to a type
+ *   (ALTER DOMAIN, ALTER TYPE) first locks the tables that use it, since it need not lock
+ *   them itself. Refused here, the command is undone; what it ran meanwhile saw only the
+ *   rows from before protect().
+ * - a default, once cooked (ALTER TABLE ... ADD COLUMN or ALTER COLUMN ... SET DEFAULT, ALTER
+ *   DOMAIN ... SET DEFAULT), that runs code of a non-admin's: it would run inside every
+ *   tenant's inserts, like a trigger. Built-in functions and hlauth's (hlauth.principal(),
+ *   now(), nextval()) are fine; a cast through the owner's domain is not.
  */
 Datum
 hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata;
 	Node	   *parsetree;
+	Oid			typid;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -466,19 +603,16 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 	if (HlCurrentRoleIsAdmin())
 		PG_RETURN_VOID();
 
-	/*
-	 * The start-of-command check again, now that the command holds its lock: a table that
-	 * protect() was protecting in a transaction not yet committed passed that check, and
-	 * the command then waited for protect()'s lock and ran on the protected table (a
-	 * red-team pass left a rule copying every tenant's inserts out that way). Refused here,
-	 * the command is undone; what it ran meanwhile saw only the rows from before protect().
-	 */
+	typid = altered_type(parsetree);
+	if (OidIsValid(typid))
+		HlLockTablesUsingType(typid);
+
 	if (IsA(parsetree, IndexStmt) || IsA(parsetree, RuleStmt) ||
 		IsA(parsetree, CreateStatsStmt) || IsA(parsetree, CreateTrigStmt) ||
-		IsA(parsetree, AlterTableStmt))
+		IsA(parsetree, AlterTableStmt) || IsA(parsetree, AlterDomainStmt))
 	{
 		RangeVar   *target;
-		const char *risk = command_risk(parsetree, &target);
+		const char *risk = command_risk(parsetree, &target, true);
 
 		if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
 			ereport(ERROR,
@@ -488,42 +622,42 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 					 errdetail("The table was protected while the command waited for it."),
 					 errhint("Ask an hlauth_admin to run it.")));
 	}
+	else if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateSchemaStmt))
+		check_created_tables(parsetree);
 
-	if (IsA(parsetree, AlterTableStmt))
+	if (IsA(parsetree, AlterTableStmt) && ((AlterTableStmt *) parsetree)->objtype != OBJECT_TYPE)
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		Relation	rel;
 		ListCell   *lc;
 
-		if (!OidIsValid(relid) || !HlRelationIsProtected(relid))
+		if (!OidIsValid(relid) || !HlRelationIsProtectedNow(relid))
 			PG_RETURN_VOID();
 		rel = table_open(relid, NoLock);
 		foreach(lc, stmt->cmds)
 		{
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+			const char *column;
 			AttrNumber	attnum;
 
-			if (cmd->subtype != AT_ColumnDefault || cmd->def == NULL)
+			if (cmd->subtype == AT_ColumnDefault && cmd->def != NULL)
+				column = cmd->name;
+			else if (cmd->subtype == AT_AddColumn)
+				column = castNode(ColumnDef, cmd->def)->colname;
+			else
 				continue;
-			attnum = get_attnum(relid, cmd->name);
+			attnum = get_attnum(relid, column);
 			if (attnum > 0 && HlColumnDefaultRunsNonAdminCode(rel, attnum))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied: a default calling a non-admin's function on column \"%s\" of table \"%s\", protected by hlauth",
-								cmd->name, RelationGetRelationName(rel)),
-						 errdetail("It would run inside every tenant's inserts, like a trigger."),
-						 errhint("Use a constant, a built-in function or one of hlauth's, or ask an hlauth_admin.")));
+				refuse_default(column, RelationGetRelationName(rel));
 		}
 		table_close(rel, NoLock);
 	}
 	else if (IsA(parsetree, AlterDomainStmt) && ((AlterDomainStmt *) parsetree)->subtype == 'T')
 	{
-		AlterDomainStmt *stmt = (AlterDomainStmt *) parsetree;
-		Oid			typid = typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName));
 		RangeVar   *used;
 
-		if (HlTypeRunsNonAdminCode(typid) && (used = HlProtectedTableUsingType(typid)) != NULL)
+		if (HlTypeRunsNonAdminCode(typid) && (used = HlProtectedTableUsingType(typid, true)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: a default calling a non-admin's function on domain %s, used by table \"%s\", protected by hlauth",

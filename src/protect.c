@@ -450,39 +450,41 @@ HlTypeRunsNonAdminCode(Oid typid)
 }
 
 /*
- * A protected table with a column of type typid, or of a type built on it (a domain over
- * it, an array, a composite type with an attribute of it, a range), as a RangeVar, or NULL.
+ * The recursive walk from a type to the types built on it (a domain over it, an array of it,
+ * a composite type with an attribute of it, a range or multirange over it): d(oid).
  */
-RangeVar *
-HlProtectedTableUsingType(Oid typid)
+#define TYPES_BUILT_ON \
+	"WITH RECURSIVE edge(child, parent) AS (" \
+	" SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t" \
+	"  WHERE t.typtype OPERATOR(pg_catalog.=) 'd'" \
+	" UNION ALL SELECT t.oid, t.typelem FROM pg_catalog.pg_type t" \
+	"  WHERE t.typelem OPERATOR(pg_catalog.<>) 0" \
+	" UNION ALL SELECT c.reltype, a.atttypid FROM pg_catalog.pg_attribute a" \
+	"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid" \
+	"  WHERE c.relkind OPERATOR(pg_catalog.=) 'c' AND NOT a.attisdropped" \
+	" UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r" \
+	" UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r)," \
+	" d(oid) AS (SELECT $1 UNION" \
+	"  SELECT e.child FROM edge e JOIN d ON e.parent OPERATOR(pg_catalog.=) d.oid)"
+
+/*
+ * The first table the query (with $1 = typid, returning schema and table names) finds, as a
+ * RangeVar, or NULL; now: as committed now, not as the statement's snapshot saw it (a
+ * command that waited for a lock started before protect() committed).
+ */
+static RangeVar *
+protected_table_found(const char *query, Oid typid, bool now)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(typid)};
 	RangeVar   *result = NULL;
 	MemoryContext caller = CurrentMemoryContext;
 
+	if (now)
+		PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("WITH RECURSIVE edge(child, parent) AS ("
-							  " SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t"
-							  "  WHERE t.typtype OPERATOR(pg_catalog.=) 'd'"
-							  " UNION ALL SELECT t.oid, t.typelem FROM pg_catalog.pg_type t"
-							  "  WHERE t.typelem OPERATOR(pg_catalog.<>) 0"
-							  " UNION ALL SELECT c.reltype, a.atttypid FROM pg_catalog.pg_attribute a"
-							  "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
-							  "  WHERE c.relkind OPERATOR(pg_catalog.=) 'c' AND NOT a.attisdropped"
-							  " UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r"
-							  " UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r),"
-							  " d(oid) AS (SELECT $1 UNION"
-							  "  SELECT e.child FROM edge e JOIN d ON e.parent OPERATOR(pg_catalog.=) d.oid)"
-							  " SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
-							  " FROM pg_catalog.pg_attribute a JOIN d ON a.atttypid OPERATOR(pg_catalog.=) d.oid"
-							  " JOIN hlauth_internal.protected_tables pt"
-							  "  ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.attrelid"
-							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
-							  " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-							  " WHERE NOT a.attisdropped LIMIT 1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read hlauth_internal.protected_tables");
 	if (SPI_processed > 0)
 	{
@@ -494,7 +496,89 @@ HlProtectedTableUsingType(Oid typid)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
+	if (now)
+		PopActiveSnapshot();
 	return result;
+}
+
+/*
+ * A protected table with a column of type typid, or of a type built on it (a domain over
+ * it, an array, a composite type with an attribute of it, a range), as a RangeVar, or NULL.
+ */
+RangeVar *
+HlProtectedTableUsingType(Oid typid, bool now)
+{
+	return protected_table_found(TYPES_BUILT_ON
+								 " SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
+								 " FROM pg_catalog.pg_attribute a JOIN d ON a.atttypid OPERATOR(pg_catalog.=) d.oid"
+								 " JOIN hlauth_internal.protected_tables pt"
+								 "  ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.attrelid"
+								 " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+								 " WHERE NOT a.attisdropped LIMIT 1",
+								 typid, now);
+}
+
+/*
+ * A protected typed table of the composite type typid (CREATE TABLE ... OF, ALTER TABLE ...
+ * OF), or NULL: ALTER TYPE ... CASCADE changes such a table's columns.
+ */
+RangeVar *
+HlProtectedTableOfType(Oid typid, bool now)
+{
+	return protected_table_found("SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
+								 " FROM pg_catalog.pg_class c JOIN hlauth_internal.protected_tables pt"
+								 "  ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid"
+								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+								 " WHERE c.reloftype OPERATOR(pg_catalog.=) $1 LIMIT 1",
+								 typid, now);
+}
+
+/*
+ * Lock (ACCESS SHARE, until the end of the transaction) every table with a column of type
+ * typid or of a type built on it, and every typed table of it. A change to the type that did
+ * not lock them itself (ALTER DOMAIN ... SET DEFAULT, a check on a domain an array column
+ * holds, ALTER TYPE ... ADD ATTRIBUTE) then waits for a protect() of one of them to commit
+ * before it is judged, and a protect() that comes later waits for the change to commit and
+ * sees it.
+ */
+void
+HlLockTablesUsingType(Oid typid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(typid)};
+	List	   *relids = NIL;
+	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(TYPES_BUILT_ON
+							  " SELECT a.attrelid FROM pg_catalog.pg_attribute a"
+							  " JOIN d ON a.atttypid OPERATOR(pg_catalog.=) d.oid"
+							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+							  " WHERE NOT a.attisdropped AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')"
+							  " UNION SELECT c.oid FROM pg_catalog.pg_class c"
+							  " WHERE c.reloftype OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_attribute");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			relids = lappend_oid(relids, DatumGetObjectId(d));
+			MemoryContextSwitchTo(spi);
+		}
+	}
+	SPI_finish();
+	foreach(lc, relids)
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+	list_free(relids);
 }
 
 /*

@@ -19,13 +19,15 @@ COMMENT ON EVENT TRIGGER hlauth_guard_ddl_start IS 'hlauth: refuses triggers, ru
 -- that calls a function owned by a non-admin would run inside every tenant's inserts, like a
 -- trigger. Checked once the default is cooked, so that built-in functions and hlauth's own
 -- (now(), nextval(), hlauth.principal()) pass and look-alikes on the search_path do not.
--- And the start-of-command check again, under the command's lock: a table protect() was
--- protecting in a transaction not yet committed passed it, and the command then ran on it.
+-- And the start-of-command check again, under the command's lock and against the registry
+-- as committed now: a table protect() was protecting in a transaction not yet committed
+-- passed it, and the command then ran on it. A change to a type first locks the tables
+-- that use it, so that it waits for such a protect() to commit.
 CREATE FUNCTION hlauth_internal.guard_ddl_end() RETURNS event_trigger
 	AS 'MODULE_PATHNAME', 'hlauth_guard_ddl_end' LANGUAGE C;
 GRANT EXECUTE ON FUNCTION hlauth_internal.guard_ddl_end() TO PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.guard_ddl_end() IS 'Event trigger: refuses, for non-admins, defaults calling a non-admin''s function on protected tables and the domains they use';
 CREATE EVENT TRIGGER hlauth_guard_ddl_end ON ddl_command_end
-	WHEN TAG IN ('ALTER TABLE', 'ALTER DOMAIN', 'CREATE INDEX', 'CREATE RULE', 'CREATE STATISTICS', 'CREATE TRIGGER')
+	WHEN TAG IN ('ALTER TABLE', 'ALTER DOMAIN', 'ALTER TYPE', 'CREATE INDEX', 'CREATE RULE', 'CREATE STATISTICS', 'CREATE TRIGGER', 'CREATE TABLE', 'CREATE SCHEMA')
 	EXECUTE FUNCTION hlauth_internal.guard_ddl_end();
 COMMENT ON EVENT TRIGGER hlauth_guard_ddl_end IS 'hlauth: refuses defaults calling a non-admin''s function on protected tables and the domains they use, and repeats the start-of-command check under the command''s lock, unless run by hlauth_admin';
