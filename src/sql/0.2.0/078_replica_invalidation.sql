@@ -9,52 +9,27 @@
 -- replica mode only (ENABLE REPLICA), where the apply worker sees it; it costs nothing in
 -- ordinary sessions.
 -- ---------------------------------------------------------------------------
-ALTER TABLE hlauth.tenants ENABLE ALWAYS TRIGGER tenants_changed;
-ALTER TABLE hlauth.tenants ENABLE ALWAYS TRIGGER tenants_truncated;
-CREATE TRIGGER tenants_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.tenants
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.tenants_changed();
-ALTER TABLE hlauth.tenants ENABLE REPLICA TRIGGER tenants_changed_replica;
-COMMENT ON TRIGGER tenants_changed_replica ON hlauth.tenants IS 'Invalidates every backend''s tenant cache when the change is applied in replica mode (logical replication)';
-
-ALTER TABLE hlauth.permissions ENABLE ALWAYS TRIGGER permissions_changed;
-ALTER TABLE hlauth.permissions ENABLE ALWAYS TRIGGER permissions_truncated;
-CREATE TRIGGER permissions_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.permissions
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.rbac_changed();
-ALTER TABLE hlauth.permissions ENABLE REPLICA TRIGGER permissions_changed_replica;
-COMMENT ON TRIGGER permissions_changed_replica ON hlauth.permissions IS 'Invalidates every backend''s effective-scope cache when the change is applied in replica mode (logical replication)';
-
-ALTER TABLE hlauth.roles ENABLE ALWAYS TRIGGER roles_changed;
-ALTER TABLE hlauth.roles ENABLE ALWAYS TRIGGER roles_truncated;
-CREATE TRIGGER roles_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.roles
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.rbac_changed();
-ALTER TABLE hlauth.roles ENABLE REPLICA TRIGGER roles_changed_replica;
-COMMENT ON TRIGGER roles_changed_replica ON hlauth.roles IS 'Invalidates every backend''s effective-scope cache when the change is applied in replica mode (logical replication)';
-
-ALTER TABLE hlauth.agency_allowances ENABLE ALWAYS TRIGGER agency_allowances_changed;
-ALTER TABLE hlauth.agency_allowances ENABLE ALWAYS TRIGGER agency_allowances_truncated;
-CREATE TRIGGER agency_allowances_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.agency_allowances
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.rbac_changed();
-ALTER TABLE hlauth.agency_allowances ENABLE REPLICA TRIGGER agency_allowances_changed_replica;
-COMMENT ON TRIGGER agency_allowances_changed_replica ON hlauth.agency_allowances IS 'Invalidates every backend''s effective-scope cache when the change is applied in replica mode (logical replication)';
-
-ALTER TABLE hlauth.principals ENABLE ALWAYS TRIGGER principals_changed;
-ALTER TABLE hlauth.principals ENABLE ALWAYS TRIGGER principals_truncated;
-CREATE TRIGGER principals_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.principals
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.rbac_changed();
-ALTER TABLE hlauth.principals ENABLE REPLICA TRIGGER principals_changed_replica;
-COMMENT ON TRIGGER principals_changed_replica ON hlauth.principals IS 'Invalidates every backend''s effective-scope and attribute cache when the change is applied in replica mode (logical replication)';
-
-ALTER TABLE hlauth.grants ENABLE ALWAYS TRIGGER grants_changed;
-ALTER TABLE hlauth.grants ENABLE ALWAYS TRIGGER grants_truncated;
-CREATE TRIGGER grants_changed_replica AFTER INSERT OR UPDATE OR DELETE ON hlauth.grants
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.rbac_changed();
-ALTER TABLE hlauth.grants ENABLE REPLICA TRIGGER grants_changed_replica;
-COMMENT ON TRIGGER grants_changed_replica ON hlauth.grants IS 'Invalidates every backend''s effective-scope cache when the change is applied in replica mode (logical replication)';
-
--- (an UPDATE that only stamps a key's use, replicated, flushes the key caches too: rare enough)
-ALTER TABLE hlauth.api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
-ALTER TABLE hlauth.api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
-CREATE TRIGGER api_keys_changed_replica AFTER UPDATE OR DELETE ON hlauth.api_keys
-	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.api_keys_changed();
-ALTER TABLE hlauth.api_keys ENABLE REPLICA TRIGGER api_keys_changed_replica;
-COMMENT ON TRIGGER api_keys_changed_replica ON hlauth.api_keys IS 'Invalidates every backend''s API key cache when the change is applied in replica mode (logical replication)';
+DO $replica$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN SELECT * FROM (VALUES
+		('tenants', 'tenants_changed', 'INSERT OR UPDATE OR DELETE', 'tenant cache'),
+		('permissions', 'rbac_changed', 'INSERT OR UPDATE OR DELETE', 'effective-scope cache'),
+		('roles', 'rbac_changed', 'INSERT OR UPDATE OR DELETE', 'effective-scope cache'),
+		('agency_allowances', 'rbac_changed', 'INSERT OR UPDATE OR DELETE', 'effective-scope cache'),
+		('principals', 'rbac_changed', 'INSERT OR UPDATE OR DELETE', 'effective-scope and attribute cache'),
+		('grants', 'rbac_changed', 'INSERT OR UPDATE OR DELETE', 'effective-scope cache'),
+		-- (an UPDATE that only stamps a key's use, replicated, flushes the key caches too: rare enough)
+		('api_keys', 'api_keys_changed', 'UPDATE OR DELETE', 'API key cache')
+	) AS v(tbl, fn, events, cache) LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE hlauth.%I ENABLE ALWAYS TRIGGER %I', t.tbl, t.tbl || '_changed');
+		EXECUTE pg_catalog.format('ALTER TABLE hlauth.%I ENABLE ALWAYS TRIGGER %I', t.tbl, t.tbl || '_truncated');
+		EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON hlauth.%I FOR EACH ROW EXECUTE FUNCTION hlauth_internal.%I()',
+								  t.tbl || '_changed_replica', t.events, t.tbl, t.fn);
+		EXECUTE pg_catalog.format('ALTER TABLE hlauth.%I ENABLE REPLICA TRIGGER %I', t.tbl, t.tbl || '_changed_replica');
+		EXECUTE pg_catalog.format('COMMENT ON TRIGGER %I ON hlauth.%I IS %L', t.tbl || '_changed_replica', t.tbl,
+								  'Invalidates every backend''s ' || t.cache || ' when the change is applied in replica mode (logical replication)');
+	END LOOP;
+END
+$replica$;
