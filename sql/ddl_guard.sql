@@ -205,6 +205,30 @@ ALTER TABLE guard.notes ADD COLUMN note2 text DEFAULT 'y'::guard.later;
 SELECT count(*) AS new_columns FROM pg_attribute WHERE attrelid = 'guard.notes'::regclass AND attname IN ('note', 'note2');
 RESET ROLE;
 
+-- protect() by a non-admin runs its DDL as the bootstrap superuser, and the guard recorded
+-- a change the owner had made to another protected table as an admin's there (a twentieth
+-- red-team pass). A change made behind the guard's back (here, the stored fingerprint
+-- altered by hand) stays unrecorded by the owner's protect() of another table
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.late_table (id int, account_id uuid NOT NULL);
+CREATE INDEX ON guard.late_table (account_id, id);
+RESET ROLE;
+UPDATE hlauth_internal.protected_tables SET fingerprint = 'changed behind the guard' WHERE relid = 'guard.untyped'::regclass;
+SET ROLE regress_guard_owner;
+SELECT hlauth.protect('guard.late_table');
+RESET ROLE;
+SELECT fingerprint = 'changed behind the guard' AS still_unrecorded FROM hlauth_internal.protected_tables WHERE relid = 'guard.untyped'::regclass;
+SELECT hlauth_internal.accept_protection_change('guard.untyped');
+-- an admin's ATTACH PARTITION protects the attached table implicitly: a table a non-admin
+-- owns is judged as its owner's protect() would judge it (a twentieth red-team pass: the
+-- owner's trigger on a staging table stayed, and copied every tenant's rows routed there)
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.stage (id int, account_id uuid NOT NULL);
+CREATE TRIGGER z_spy BEFORE INSERT ON guard.stage FOR EACH ROW EXECUTE FUNCTION guard.leak_trigger();
+RESET ROLE;
+ALTER TABLE guard.parted ATTACH PARTITION guard.stage FOR VALUES IN (2);
+SELECT count(*) AS attached FROM pg_inherits WHERE inhrelid = 'guard.stage'::regclass;
+
 SET ROLE regress_guard_admin;
 SELECT hlauth.unprotect('guard.notes');
 SELECT hlauth.unprotect('guard.other');
@@ -213,6 +237,7 @@ SELECT hlauth.unprotect('guard.wide');
 SELECT hlauth.unprotect('guard.parted');
 SELECT hlauth.unprotect('guard.typed');
 SELECT hlauth.unprotect('guard.untyped');
+SELECT hlauth.unprotect('guard.late_table');
 RESET ROLE;
 DROP SCHEMA guard, guard2 CASCADE;
 REVOKE hlauth_admin FROM regress_guard_admin;

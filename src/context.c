@@ -35,6 +35,7 @@
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -441,6 +442,8 @@ static void
 hlauth_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	HlEnsureGucs();				/* (a first load in a parallel operation deferred them) */
+	if (unlikely(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA))
+		HlRefuseReplicaModeWrites(queryDesc->plannedstmt);
 	context_publish_for(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -569,6 +572,8 @@ hlauth_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	bool		role_change = false;
 
 	HlEnsureGucs();				/* (a first load in a parallel operation deferred them) */
+	if (unlikely(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA))
+		HlRefuseReplicaModeUtility(parsetree);
 
 	if (IsA(parsetree, VariableSetStmt))
 	{
@@ -675,6 +680,13 @@ HlRefuseBypassRoles(void)
 	Oid			check[2];
 	int			i;
 
+	/* Replica mode skips hlauth's triggers: see HlRefuseReplicaModeWrites (src/guard.c). */
+	if (unlikely(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: no principal can be authenticated with session_replication_role = replica"),
+				 errdetail("Replica mode skips hlauth's triggers (its write guard, the audit, security events)."),
+				 errhint("RESET session_replication_role.")));
 	if (OidIsValid(role) && role == bypass_checked_role && outer == bypass_checked_outer)
 		return;
 

@@ -15,14 +15,19 @@
  */
 #include "hlauth.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "commands/trigger.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
 #include "parser/parse_type.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -453,8 +458,18 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 
 	if (HlCurrentRoleIsAdmin())
 		PG_RETURN_VOID();
-	risk = command_risk(trigdata->parsetree, &target, false);
-	if (risk != NULL && relation_is_protected(target))
+
+	/*
+	 * Judged by the registry as committed now, not by the statement's snapshot: under a
+	 * transaction snapshot (REPEATABLE READ) taken before a table was protected, the table
+	 * looked unprotected here, and the owner's code ran over every tenant's rows before the
+	 * check after the command refused it (a twentieth red-team pass). And a transaction whose
+	 * snapshot misses a change of the registry may not change tables at all: the checks in
+	 * PL/pgSQL after the command (guard_protection) read the registry with that snapshot.
+	 */
+	HlRefuseStaleRegistry();
+	risk = command_risk(trigdata->parsetree, &target, true);
+	if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
@@ -666,4 +681,87 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 					 errhint("Use a constant, a built-in function or one of hlauth's, or ask an hlauth_admin.")));
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * session_replication_role = replica skips every trigger that is simply enabled: the write
+ * guard and the truncate guard of protected tables, the audit triggers, the security events
+ * of hlauth's own tables. PostgreSQL 15 lets a superuser GRANT SET on it to any role, and a
+ * red-team pass showed what that gave a table owner or an application role: writes and
+ * revocations nobody recorded, a TRUNCATE of every tenant's rows. So, when the session's
+ * role (SET ROLE's, outside SECURITY DEFINER functions) is not a superuser, replica mode may
+ * not write to a table hlauth guards or audits
+ * (one with a trigger of hlauth's, or a partition or child of one) nor to hlauth's own
+ * tables. (hlauth's event triggers fire in every mode, and set_principal and authenticate
+ * refuse in it: HlRefuseBypassRoles.) These checks run where hlauth is loaded: preload it.
+ */
+static bool
+relation_guarded(Oid relid)
+{
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *nspname = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+	Relation	rel;
+	bool		guarded = false;
+
+	if (nspname != NULL && (strcmp(nspname, "hlauth") == 0 || strcmp(nspname, "hlauth_internal") == 0))
+		return true;
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return false;
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers && !guarded; i++)
+			guarded = strncmp(rel->trigdesc->triggers[i].tgname, "hlauth_", 7) == 0;
+	}
+	relation_close(rel, AccessShareLock);
+	return guarded;
+}
+
+static void
+refuse_replica_mode_write(Oid relid, const char *what)
+{
+	ListCell   *lc;
+	List	   *rels;
+
+	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA ||
+		superuser_arg(GetOuterUserId()) || !OidIsValid(relid))
+		return;
+	rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	foreach(lc, rels)
+	{
+		if (relation_guarded(lfirst_oid(lc)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: %s table \"%s\" with session_replication_role = replica",
+							what, get_rel_name(relid)),
+					 errdetail("Replica mode skips hlauth's triggers (its write guard, the audit, security events); only a superuser may write to the tables hlauth guards or audits in it."),
+					 errhint("RESET session_replication_role, or have a superuser run it.")));
+	}
+	list_free(rels);
+}
+
+/* ExecutorStart: the statement's result relations (INSERT, UPDATE, DELETE, MERGE, CTEs). */
+void
+HlRefuseReplicaModeWrites(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->resultRelations)
+		refuse_replica_mode_write(rt_fetch(lfirst_int(lc), stmt->rtable)->relid, "writing to");
+}
+
+/* ProcessUtility: TRUNCATE and COPY FROM. */
+void
+HlRefuseReplicaModeUtility(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, TruncateStmt))
+	{
+		foreach(lc, ((TruncateStmt *) parsetree)->relations)
+			refuse_replica_mode_write(RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true), "truncating");
+	}
+	else if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from &&
+			 ((CopyStmt *) parsetree)->relation != NULL)
+		refuse_replica_mode_write(RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true), "copying into");
 }

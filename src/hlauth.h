@@ -114,6 +114,10 @@ extern void HlContextEstablish(const pg_uuid_t *principal, const pg_uuid_t *tena
 							   int nbound);
 /* Refuse (42501) a session role that is a superuser or has BYPASSRLS. */
 extern void HlRefuseBypassRoles(void);
+/* In replica mode, a session of a non-superuser may not write to tables hlauth guards or audits. */
+struct PlannedStmt;
+extern void HlRefuseReplicaModeWrites(struct PlannedStmt *stmt);
+extern void HlRefuseReplicaModeUtility(Node *parsetree);
 /* Refuse (42501) to establish a context inside a security-restricted operation. */
 extern void HlRefuseRestrictedOperation(void);
 /* The current context's principal, or NULL when none (for the other glue files). */
@@ -160,6 +164,8 @@ extern void HlRequirePreloadForOwner(Oid relid, Oid owner);
 /* Is the table registered in hlauth_internal.protected_tables? */
 extern bool HlRelationIsProtectedNow(Oid relid);
 extern bool HlRelationIsProtected(Oid relid);
+/* Under a transaction snapshot, refuse (40001) when the registry changed since it was taken. */
+extern void HlRefuseStaleRegistry(void);
 /* Does the cooked expression call a function (or operator) owned by a non-admin? */
 extern bool HlExprRunsNonAdminCode(struct Node *expr);
 /* Does the column's default (its own, else its domain's) run such code? */

@@ -54,6 +54,15 @@ PG_FUNCTION_INFO_V1(hlauth_protect);
  */
 static bool protect_in_progress = false;
 
+/*
+ * True while the partition helper protects the new partitions and children of protected
+ * tables (after an ATTACH PARTITION, a CREATE TABLE ... PARTITION OF): an admin who attaches
+ * a table has not reviewed it as an explicit protect() would, so a table a non-admin owns is
+ * judged as if its owner protected it (a twentieth red-team pass: an admin's ATTACH kept the
+ * owner's trigger on a staging table, which then copied every tenant's rows routed there).
+ */
+static bool protect_implicit = false;
+
 /* ---- guards on protected tables ---- */
 
 static void
@@ -158,6 +167,64 @@ HlRelationIsProtectedNow(Oid relid)
 	found = HlRelationIsProtected(relid);
 	PopActiveSnapshot();
 	return found;
+}
+
+/*
+ * A digest of the registry (its tables and their fingerprints) as the active snapshot sees it.
+ */
+static void
+registry_digest(Snapshot snapshot, int64 *count, int64 *digest)
+{
+	bool		isnull;
+
+	PushActiveSnapshot(snapshot);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.int8,"
+					" COALESCE(pg_catalog.bit_xor(pg_catalog.hashtextextended("
+					"  pt.relid::pg_catalog.oid::pg_catalog.text OPERATOR(pg_catalog.||) ':'"
+					"  OPERATOR(pg_catalog.||) COALESCE(pt.fingerprint, ''), 0)), 0)"
+					" FROM hlauth_internal.protected_tables pt", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read hlauth_internal.protected_tables");
+	*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*digest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+	PopActiveSnapshot();
+}
+
+/*
+ * Under a transaction snapshot (REPEATABLE READ, SERIALIZABLE), refuse (40001) when the
+ * registry changed since it was taken: a table protected after it looked unprotected to the
+ * DDL guard's checks, which read the registry with it (a twentieth red-team pass turned
+ * row-level security off on a table protected after the snapshot, and dropped its policies).
+ */
+void
+HlRefuseStaleRegistry(void)
+{
+	int64		count_then,
+				digest_then,
+				count_now,
+				digest_now;
+
+	if (!IsolationUsesXactSnapshot() || !FirstSnapshotSet)
+		return;
+	registry_digest(GetTransactionSnapshot(), &count_then, &digest_then);
+	registry_digest(GetLatestSnapshot(), &count_now, &digest_now);
+	if (count_then != count_now || digest_then != digest_now)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent change of the tables hlauth protects"),
+				 errdetail("A table was protected, unprotected or had its protection changed after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction.")));
+}
+
+PG_FUNCTION_INFO_V1(hlauth_refuse_stale_registry);
+Datum
+hlauth_refuse_stale_registry(PG_FUNCTION_ARGS)
+{
+	HlRefuseStaleRegistry();
+	PG_RETURN_VOID();
 }
 
 /*
@@ -872,6 +939,27 @@ HlSessionRoleIsAdmin(void)
 	return !InSecurityRestrictedOperation() && HlRoleIsAdmin(GetOuterUserId());
 }
 
+/*
+ * May the DDL guard (guard_protection) record a change of a table's protection as an
+ * admin's? Only when both the current role and the session's role are admins: a
+ * non-admin's protect() runs its DDL as the bootstrap superuser, and a change the owner had
+ * made to another protected table was recorded as an admin's there (a twentieth red-team
+ * pass). protect()'s own DDL is not judged at all (protect_in_progress).
+ */
+PG_FUNCTION_INFO_V1(hlauth_accepts_protection_changes);
+Datum
+hlauth_accepts_protection_changes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(HlCurrentRoleIsAdmin() && HlSessionRoleIsAdmin());
+}
+
+PG_FUNCTION_INFO_V1(hlauth_protect_in_progress);
+Datum
+hlauth_protect_in_progress(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(protect_in_progress);
+}
+
 PG_FUNCTION_INFO_V1(hlauth_session_role);
 /* The session's role (the one SET ROLE chose), for the record of who did something. */
 Datum
@@ -911,6 +999,7 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	if (protect_in_progress)
 		PG_RETURN_VOID();
 	protect_in_progress = true;
+	protect_implicit = true;
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -928,6 +1017,7 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		protect_in_progress = false;
+		protect_implicit = false;
 	}
 	PG_END_TRY();
 	PG_RETURN_VOID();
@@ -993,6 +1083,8 @@ hlauth_protect(PG_FUNCTION_ARGS)
 	LockRelationOid(relid, AccessExclusiveLock);	/* (processes invalidations) */
 	(void) find_all_inheritors(relid, AccessExclusiveLock, NULL);
 	owner = protect_checked_owner(relid, is_admin);
+	if (protect_implicit && !HlRoleIsAdmin(owner))
+		is_admin = false;		/* (may protect it: the checks are what an owner's would be) */
 
 	/*
 	 * A temporary table ends with its session, and no event trigger sees it go: its

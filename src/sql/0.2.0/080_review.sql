@@ -14,7 +14,7 @@ COMMENT ON FUNCTION hlauth.review_protection() IS 'For each protected table: wha
 -- The end of an update: the stored fingerprints are 0.2.0's (050_audit.sql), the guard is
 -- awake again, and what 0.1.0 let table owners keep is reported.
 -- ---------------------------------------------------------------------------
-ALTER EVENT TRIGGER hlauth_guard_protection ENABLE;
+ALTER EVENT TRIGGER hlauth_guard_protection ENABLE ALWAYS;
 DO $update_review$
 DECLARE
 	r record;

@@ -1,0 +1,72 @@
+-- ---------------------------------------------------------------------------
+-- The DDL guard after a command (guard_protection), judged by what is committed now and by
+-- who really runs the command (a twentieth red-team pass):
+-- - under REPEATABLE READ, its reads of the registry used the transaction's snapshot: a
+--   table protected after it was invisible, and its owner turned row-level security off and
+--   dropped its policies. A transaction whose snapshot misses a change of the registry may
+--   now change no table (40001, retry it); hlauth_guard_ddl_start refuses it too;
+-- - a non-admin's protect() runs its DDL as the bootstrap superuser, and the guard recorded
+--   a change the owner had made to another protected table as an admin's. protect()'s own
+--   DDL is no longer judged, and a change is recorded only when both the current role and
+--   the session's role are admins.
+-- And hlauth's event triggers fire whatever session_replication_role is (ENABLE ALWAYS):
+-- PostgreSQL 15 lets a superuser GRANT SET on it to any role, and in replica mode a table
+-- owner turned FORCE ROW LEVEL SECURITY off, disabled the audit trigger and added a policy
+-- open to every tenant (the same pass). (Writes in replica mode: src/guard.c.)
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION hlauth_internal.refuse_stale_registry() RETURNS void
+	AS 'MODULE_PATHNAME', 'hlauth_refuse_stale_registry' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION hlauth_internal.refuse_stale_registry() TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.refuse_stale_registry() IS 'Raises 40001 when the transaction''s snapshot misses a change of the protected tables'' registry';
+CREATE FUNCTION hlauth_internal.protect_in_progress() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_protect_in_progress' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION hlauth_internal.protect_in_progress() TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.protect_in_progress() IS 'Is hlauth.protect() running its own DDL in this session?';
+CREATE FUNCTION hlauth_internal.accepts_protection_changes() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_accepts_protection_changes' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION hlauth_internal.accepts_protection_changes() TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.accepts_protection_changes() IS 'Are both the current role and the session''s role hlauth admins (so that a change of a protected table is theirs)?';
+
+CREATE OR REPLACE FUNCTION hlauth_internal.guard_protection() RETURNS event_trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+	admin boolean;
+BEGIN
+	IF hlauth_internal.protect_in_progress() THEN
+		RETURN;		-- protect()'s own DDL; it registers what it protects itself
+	END IF;
+	PERFORM hlauth_internal.refuse_stale_registry();
+	admin := hlauth_internal.accepts_protection_changes();
+	IF EXISTS (SELECT 1 FROM hlauth_internal.protected_tables pt
+				WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pt.relid)) THEN
+		IF NOT admin THEN
+			RAISE EXCEPTION 'permission denied: dropping a table protected by hlauth requires hlauth_admin'
+				USING ERRCODE = '42501',
+					  DETAIL = 'A protected table dropped and created again without protection would collect every tenant''s rows.',
+					  HINT = 'Ask an hlauth_admin to drop it.';
+		END IF;
+		PERFORM hlauth_internal.forget_dropped_tables();
+	END IF;
+	PERFORM hlauth_internal.protect_new_partitions();
+	FOR r IN SELECT pt.relid, pt.fingerprint FROM hlauth_internal.protected_tables pt LOOP
+		IF hlauth_internal.protection_fingerprint(r.relid) IS DISTINCT FROM r.fingerprint THEN
+			IF admin THEN
+				RAISE WARNING 'the hlauth protection of table % was changed by hand', r.relid
+					USING HINT = 'The change is now recorded as the table''s protection. To restore hlauth''s own, run hlauth.unprotect() and then hlauth.protect().';
+				PERFORM hlauth_internal.accept_protection_change(r.relid);
+			ELSE
+				RAISE EXCEPTION 'permission denied: table % is protected by hlauth', r.relid
+					USING ERRCODE = '42501',
+						  DETAIL = 'Its name, parents, row-level security, policies and triggers can be changed only by hlauth_admin.',
+						  HINT = 'Ask an hlauth_admin to make the change, or to run hlauth.protect() or hlauth.unprotect().';
+			END IF;
+		END IF;
+	END LOOP;
+END
+$$;
+
+ALTER EVENT TRIGGER hlauth_guard_ddl_start ENABLE ALWAYS;
+ALTER EVENT TRIGGER hlauth_guard_ddl_end ENABLE ALWAYS;
+ALTER EVENT TRIGGER hlauth_guard_audit ENABLE ALWAYS;
+ALTER EVENT TRIGGER hlauth_guard_audit_drop ENABLE ALWAYS;
