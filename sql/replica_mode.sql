@@ -58,6 +58,19 @@ SELECT relrowsecurity, relforcerowsecurity,
        (SELECT count(*) FROM rm.notes) AS rows
   FROM pg_class WHERE oid = 'rm.notes'::regclass;
 
+-- ... nor by switching to replica mode in the middle of the statement (a twenty-first
+-- red-team pass: a trigger of the owner's on a table listed first switched it, and the
+-- TRUNCATE removed every tenant's rows): hlauth's triggers fire in every mode
+SET ROLE regress_rm_owner;
+CREATE TABLE rm.decoy (x int);
+CREATE FUNCTION rm.flip() RETURNS trigger LANGUAGE plpgsql AS
+	$$BEGIN PERFORM set_config('session_replication_role', 'replica', true); RETURN NULL; END$$;
+CREATE TRIGGER a_flip BEFORE TRUNCATE ON rm.decoy FOR EACH STATEMENT EXECUTE FUNCTION rm.flip();
+TRUNCATE rm.decoy, rm.notes;
+RESET ROLE;
+SELECT count(*) AS rows_left FROM rm.notes;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid IN ('rm.notes'::regclass, 'rm.log'::regclass) AND tgname LIKE 'hlauth%' ORDER BY tgrelid, tgname;
+
 -- the app role: no principal in replica mode ...
 SET ROLE regress_rm_app;
 SET session_replication_role = replica;
@@ -90,6 +103,17 @@ SELECT hlauth.set_principal('e7a00000-0000-0000-0000-000000000001', 'e7100000-00
 SET LOCAL session_replication_role = replica;
 SELECT body FROM rm.notes ORDER BY id;
 ROLLBACK;
+-- a switch in the middle of a statement leaves the audit recording (the same pass: these
+-- writes went unrecorded)
+BEGIN;
+SELECT hlauth.set_principal('e7a00000-0000-0000-0000-000000000001', 'e7100000-0000-0000-0000-000000000000', '');
+INSERT INTO rm.log SELECT 2, 'switched' FROM (SELECT set_config('session_replication_role', 'replica', true)) s;
+RESET session_replication_role;
+UPDATE rm.log SET body = 'switched again' WHERE id = 2 AND set_config('session_replication_role', 'replica', true) IS NOT NULL;
+RESET session_replication_role;
+DELETE FROM rm.log WHERE id = 2 AND set_config('session_replication_role', 'replica', true) IS NOT NULL;
+RESET session_replication_role;
+COMMIT;
 -- ... and writing to a table hlauth neither guards nor audits is none of its business
 CREATE TEMP TABLE scratch (x int);
 SET session_replication_role = replica;
@@ -97,7 +121,7 @@ INSERT INTO scratch VALUES (1);
 RESET session_replication_role;
 DROP TABLE scratch;
 RESET ROLE;
-SELECT count(*) AS log_records FROM hlauth.audit_log WHERE table_name = 'rm.log';
+SELECT op, pk FROM hlauth.audit_log WHERE table_name = 'rm.log' ORDER BY xid, seq;
 
 -- a superuser may (what a superuser can still do is documented)
 SET session_replication_role = replica;

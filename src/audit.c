@@ -1447,11 +1447,25 @@ audit_trigger_data(FunctionCallInfo fcinfo, const char *fname, bool row)
 	return td;
 }
 
+/*
+ * The audit triggers fire whatever session_replication_role is (ENABLE ALWAYS): a role
+ * granted SET on it switched to replica mode in the middle of a statement (set_config() in
+ * its WHERE clause, a trigger of its own), and its writes went unrecorded (a red-team pass).
+ * In replica mode they record nothing for a superuser, as simply enabled triggers would not
+ * fire: a bulk load of its own, logical replication's apply worker.
+ */
+static bool
+audit_skipped(void)
+{
+	return SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA &&
+		superuser_arg(GetOuterUserId());
+}
+
 Datum
 hlauth_audit_row(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = audit_trigger_data(fcinfo, "hlauth_internal.audit_row", true);
-	AuditTable *t = audit_table_get(td);
+	AuditTable *t;
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
 	TupleTableSlot *rowslot;
@@ -1461,6 +1475,9 @@ hlauth_audit_row(PG_FUNCTION_ARGS)
 	int			op;
 	int			i;
 
+	if (audit_skipped())
+		return PointerGetDatum(NULL);
+	t = audit_table_get(td);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		op = 0;
@@ -1560,7 +1577,7 @@ hlauth_audit_statement(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = audit_trigger_data(fcinfo, "hlauth_internal.audit_statement", false);
 
-	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && !audit_skipped())
 	{
 		AuditTable *t = audit_table_get(td);
 		MemoryContext old;

@@ -1143,6 +1143,15 @@ hlauth_protect(PG_FUNCTION_ARGS)
 		if (SPI_execute_with_args("SELECT hlauth_internal.protect_impl($1, $2, $3, $4, $5, $6)",
 								  6, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "hlauth_internal.protect_impl failed");
+		/* its write and truncate guards fire in replica mode too (079_guard_snapshot.sql) */
+		if (SPI_execute_with_args("WITH RECURSIVE t(relid) AS (SELECT $1::pg_catalog.oid UNION"
+								  " SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t"
+								  "  ON i.inhparent OPERATOR(pg_catalog.=) t.relid)"
+								  " SELECT hlauth_internal.guard_triggers_always(pt.relid)"
+								  " FROM hlauth_internal.protected_tables pt"
+								  " JOIN t ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) t.relid",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "hlauth_internal.guard_triggers_always failed");
 		SPI_finish();
 	}
 	PG_FINALLY();

@@ -319,6 +319,10 @@ BEGIN
 							  'FOR EACH ROW EXECUTE FUNCTION hlauth_internal.audit_row(%s)', tbl, args);
 	EXECUTE pg_catalog.format('CREATE TRIGGER hlauth_audit_statement AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
 							  'FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.audit_statement(%s)', tbl, args);
+	-- They fire whatever session_replication_role is (a role granted SET on it switched to
+	-- replica mode in the middle of a statement, and its writes went unrecorded); in
+	-- replica mode they record nothing for a superuser (logical replication's apply worker).
+	EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hlauth_audit, ENABLE ALWAYS TRIGGER hlauth_audit_statement', tbl);
 	-- Statement triggers are not cloned to partitions: a statement naming a partition needs
 	-- its own (the DDL guard adds it to partitions made or attached later).
 	PERFORM hlauth_internal.audit_partition_triggers(tbl, args);
@@ -374,6 +378,7 @@ BEGIN
 									WHERE tg.tgrelid = p.relid AND tg.tgname = 'hlauth_audit_statement') LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER hlauth_audit_statement AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
 								  'FOR EACH STATEMENT EXECUTE FUNCTION hlauth_internal.audit_statement(%s)', part, args);
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hlauth_audit_statement', part);
 	END LOOP;
 END
 $$;

@@ -66,6 +66,30 @@ BEGIN
 END
 $$;
 
+-- The write guard and the truncate guard of protected tables fire in every mode too: a role
+-- granted SET on session_replication_role switched to replica mode in the middle of a
+-- statement (a trigger of its own on another table listed first in a TRUNCATE), and the
+-- TRUNCATE removed every tenant's rows (a twenty-first red-team pass). Both let a superuser
+-- (logical replication's apply worker) through anyway. hlauth.protect() calls this for every
+-- table it protects; the fingerprint records the triggers' state.
+CREATE FUNCTION hlauth_internal.guard_triggers_always(tbl regclass) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
+				AND t.tgname IN ('hlauth_require_context', 'hlauth_no_truncate')
+				AND t.tgenabled OPERATOR(pg_catalog.<>) 'A') THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER hlauth_require_context, '
+								  'ENABLE ALWAYS TRIGGER hlauth_no_truncate', tbl);
+		UPDATE hlauth_internal.protected_tables pt SET fingerprint = hlauth_internal.protection_fingerprint(tbl)
+		 WHERE pt.relid OPERATOR(pg_catalog.=) tbl;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION hlauth_internal.guard_triggers_always(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.guard_triggers_always(regclass) IS 'Makes a protected table''s write and truncate guards fire in every session_replication_role, and records its fingerprint (hlauth.protect())';
+-- (tables protected by 0.1.0)
+SELECT hlauth_internal.guard_triggers_always(pt.relid) FROM hlauth_internal.protected_tables pt;
+
 ALTER EVENT TRIGGER hlauth_guard_ddl_start ENABLE ALWAYS;
 ALTER EVENT TRIGGER hlauth_guard_ddl_end ENABLE ALWAYS;
 ALTER EVENT TRIGGER hlauth_guard_audit ENABLE ALWAYS;
