@@ -1760,6 +1760,32 @@ hlauth_ddl_alters_column_type(PG_FUNCTION_ARGS)
  * written: the audit guard records a security event for each one detached from an audited
  * table (a detached partition is no longer audited).
  */
+/*
+ * Does this ALTER TABLE attach a partition? Only then (and at CREATE TABLE) may the audit's
+ * guard give new partitions the statement trigger: pg_restore runs ALTER TABLE ... ENABLE
+ * ALWAYS TRIGGER between the CREATE TRIGGERs of the audit, and a statement trigger made for
+ * a partition then would collide with the one the dump creates next.
+ */
+PG_FUNCTION_INFO_V1(hlauth_ddl_attaches_partition);
+Datum
+hlauth_ddl_attaches_partition(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	if (cmd == NULL || cmd->type != SCT_AlterTable)
+		PG_RETURN_BOOL(false);
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+
+		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
+			((AlterTableCmd *) sub->parsetree)->subtype == AT_AttachPartition)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
 PG_FUNCTION_INFO_V1(hlauth_ddl_detached_partitions);
 Datum
 hlauth_ddl_detached_partitions(PG_FUNCTION_ARGS)

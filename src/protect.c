@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -1023,6 +1024,16 @@ hlauth_protect_new_partitions(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static bool
+guard_triggers_always_exists(void)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("hlauth_internal"),
+												makeString("guard_triggers_always")),
+									 1, argtypes, true));
+}
+
 /* The table's owner; an error unless the caller may protect it (its owner, or an admin). */
 static Oid
 protect_checked_owner(Oid relid, bool is_admin)
@@ -1143,8 +1154,12 @@ hlauth_protect(PG_FUNCTION_ARGS)
 		if (SPI_execute_with_args("SELECT hlauth_internal.protect_impl($1, $2, $3, $4, $5, $6)",
 								  6, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "hlauth_internal.protect_impl failed");
-		/* its write and truncate guards fire in replica mode too (079_guard_snapshot.sql) */
-		if (SPI_execute_with_args("WITH RECURSIVE t(relid) AS (SELECT $1::pg_catalog.oid UNION"
+		/*
+		 * Its write and truncate guards fire in replica mode too (079_guard_snapshot.sql;
+		 * not in a database still at 0.1.0, whose scripts this library also serves).
+		 */
+		if (guard_triggers_always_exists() &&
+			SPI_execute_with_args("WITH RECURSIVE t(relid) AS (SELECT $1::pg_catalog.oid UNION"
 								  " SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t"
 								  "  ON i.inhparent OPERATOR(pg_catalog.=) t.relid)"
 								  " SELECT hlauth_internal.guard_triggers_always(pt.relid)"

@@ -261,8 +261,8 @@ SELECT throws_ok($$ALTER TABLE ta.parted_1 DISABLE TRIGGER ALL$$, '42501', NULL,
 	'17: ... nor DISABLE TRIGGER ALL on that partition');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-			WHERE c.relnamespace = 'ta'::regnamespace AND t.tgname LIKE 'hlauth_audit%' AND t.tgenabled = 'O'), 6::bigint,
-	'17: the audit triggers of ta.notes, ta.parted and its partition (the row trigger''s clone, its own statement trigger) are all there and enabled');
+			WHERE c.relnamespace = 'ta'::regnamespace AND t.tgname LIKE 'hlauth_audit%' AND t.tgenabled = 'A'), 6::bigint,
+	'17: the audit triggers of ta.notes, ta.parted and its partition (the row trigger''s clone, its own statement trigger) are all there and enabled, in every session_replication_role (ALWAYS)');
 -- ... and they still record, whoever writes and however
 SET ROLE ta_owner;
 UPDATE ta.notes SET body = 'owner edit' WHERE id = 2;

@@ -420,6 +420,10 @@ CREATE FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) RETURNS b
 	AS 'MODULE_PATHNAME', 'hlauth_ddl_alters_column_type' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.ddl_alters_column_type(pg_ddl_command) IS 'Event trigger helper: does this ALTER TABLE change a column''s type (a rewrite of every row, unrecorded)?';
+CREATE FUNCTION hlauth_internal.ddl_attaches_partition(pg_ddl_command) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_ddl_attaches_partition' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION hlauth_internal.ddl_attaches_partition(pg_ddl_command) FROM PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.ddl_attaches_partition(pg_ddl_command) IS 'Event trigger helper: does this ALTER TABLE attach a partition?';
 CREATE FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) RETURNS text[]
 	AS 'MODULE_PATHNAME', 'hlauth_ddl_detached_partitions' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) FROM PUBLIC;
@@ -510,8 +514,12 @@ BEGIN
 		-- ... ATTACH PARTITION) gets the statement trigger too, once the partitioned table
 		-- has its own audit trigger. pg_restore creates that one (and the partitions' own
 		-- statement triggers) only after every ALTER TABLE of the primary keys, and runs
-		-- nothing but CREATE TRIGGER in between, so it never finds them made.
-		IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE SCHEMA')
+		-- nothing but CREATE TRIGGER and ALTER TABLE ... ENABLE ALWAYS TRIGGER in between,
+		-- so it never finds them made.
+		IF (TG_TAG IN ('CREATE TABLE', 'CREATE SCHEMA')
+			OR (TG_TAG = 'ALTER TABLE'
+				AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c
+							 WHERE hlauth_internal.ddl_attaches_partition(c.command))))
 		   AND r.relid::oid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'p')
 		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
 						WHERE tg.tgrelid = r.relid AND tg.tgname = 'hlauth_audit' AND tg.tgparentid = 0) THEN
