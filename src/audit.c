@@ -1730,36 +1730,37 @@ hlauth_audit_mac_equal(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(hla_ct_equal(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)));
 }
 
-/*
- * Does an ALTER TABLE (a command of pg_event_trigger_ddl_commands(), in an event trigger)
- * change a column's type? Such a change rewrites every row (USING can give any value)
- * without firing a trigger: the audit guard refuses it on audited tables.
- */
-PG_FUNCTION_INFO_V1(hlauth_ddl_alters_column_type);
-Datum
-hlauth_ddl_alters_column_type(PG_FUNCTION_ARGS)
+/* Has an ALTER TABLE (a command of pg_event_trigger_ddl_commands()) a subcommand of this type? */
+static bool
+ddl_has_subcommand(CollectedCommand *cmd, AlterTableType type)
 {
-	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
 	ListCell   *lc;
 
 	if (cmd == NULL || cmd->type != SCT_AlterTable)
-		PG_RETURN_BOOL(false);
+		return false;
 	foreach(lc, cmd->d.alterTable.subcmds)
 	{
 		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
 
 		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
-			((AlterTableCmd *) sub->parsetree)->subtype == AT_AlterColumnType)
-			PG_RETURN_BOOL(true);
+			((AlterTableCmd *) sub->parsetree)->subtype == type)
+			return true;
 	}
-	PG_RETURN_BOOL(false);
+	return false;
 }
 
 /*
- * The partitions an ALTER TABLE (a command of pg_event_trigger_ddl_commands()) detaches, as
- * written: the audit guard records a security event for each one detached from an audited
- * table (a detached partition is no longer audited).
+ * Does an ALTER TABLE (in an event trigger) change a column's type? Such a change rewrites
+ * every row (USING can give any value) without firing a trigger: the audit guard refuses it
+ * on audited tables.
  */
+PG_FUNCTION_INFO_V1(hlauth_ddl_alters_column_type);
+Datum
+hlauth_ddl_alters_column_type(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ddl_has_subcommand((CollectedCommand *) PG_GETARG_POINTER(0), AT_AlterColumnType));
+}
+
 /*
  * Does this ALTER TABLE attach a partition? Only then (and at CREATE TABLE) may the audit's
  * guard give new partitions the statement trigger: pg_restore runs ALTER TABLE ... ENABLE
@@ -1770,22 +1771,14 @@ PG_FUNCTION_INFO_V1(hlauth_ddl_attaches_partition);
 Datum
 hlauth_ddl_attaches_partition(PG_FUNCTION_ARGS)
 {
-	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
-	ListCell   *lc;
-
-	if (cmd == NULL || cmd->type != SCT_AlterTable)
-		PG_RETURN_BOOL(false);
-	foreach(lc, cmd->d.alterTable.subcmds)
-	{
-		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
-
-		if (sub->parsetree != NULL && IsA(sub->parsetree, AlterTableCmd) &&
-			((AlterTableCmd *) sub->parsetree)->subtype == AT_AttachPartition)
-			PG_RETURN_BOOL(true);
-	}
-	PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(ddl_has_subcommand((CollectedCommand *) PG_GETARG_POINTER(0), AT_AttachPartition));
 }
 
+/*
+ * The partitions an ALTER TABLE (a command of pg_event_trigger_ddl_commands()) detaches, as
+ * written: the audit guard records a security event for each one detached from an audited
+ * table (a detached partition is no longer audited).
+ */
 PG_FUNCTION_INFO_V1(hlauth_ddl_detached_partitions);
 Datum
 hlauth_ddl_detached_partitions(PG_FUNCTION_ARGS)
