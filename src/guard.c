@@ -99,9 +99,9 @@ relation_is_protected(RangeVar *rv)
 }
 
 /*
- * The check a command is judged by: before it runs (ddl_command_start), the registry as the
- * statement's snapshot sees it; after it (ddl_command_end), as committed now, since the
- * command may have waited for a lock that protect() held.
+ * Commands are judged by the registry as committed now, before they run and again after
+ * (the command may have waited for a lock that protect() held), never by the statement's
+ * snapshot: under REPEATABLE READ that snapshot can predate a table's protection.
  */
 typedef bool (*ProtectedFn) (Oid relid);
 
@@ -213,13 +213,12 @@ create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
 
 /*
  * If the command would run code over the rows of a table (or expose them through another),
- * return a description of it and set *target to the table it reads; else NULL. now: judge
- * by the registry as committed now (after the command), not by the statement's snapshot.
+ * return a description of it and set *target to the table it reads; else NULL.
  */
 static const char *
-command_risk(Node *parsetree, RangeVar **target, bool now)
+command_risk(Node *parsetree, RangeVar **target)
 {
-	ProtectedFn is_protected = now ? HlRelationIsProtectedNow : HlRelationIsProtected;
+	ProtectedFn is_protected = HlRelationIsProtectedNow;
 	ListCell   *lc;
 
 	*target = NULL;
@@ -269,7 +268,7 @@ command_risk(Node *parsetree, RangeVar **target, bool now)
 						break;
 				}
 				if (risk != NULL)
-					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)), now);
+					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)), true);
 				return *target != NULL ? risk : NULL;
 			}
 		case T_CreateTrigStmt:
@@ -332,7 +331,7 @@ command_risk(Node *parsetree, RangeVar **target, bool now)
 					Oid			reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
 
 					if (OidIsValid(reltype) && stmt->cmds != NIL &&
-						(*target = HlProtectedTableOfType(reltype, now)) != NULL)
+						(*target = HlProtectedTableOfType(reltype, true)) != NULL)
 						return "a change to the type of a typed table (ALTER TYPE ... CASCADE would change every tenant's rows)";
 					foreach(lc, stmt->cmds)
 					{
@@ -345,7 +344,7 @@ command_risk(Node *parsetree, RangeVar **target, bool now)
 						if (!HlTypeRunsNonAdminCode(LookupTypeNameOid(NULL, def->typeName, true)))
 							continue;
 						if (OidIsValid(reltype) &&
-							(*target = HlProtectedTableUsingType(reltype, now)) != NULL)
+							(*target = HlProtectedTableUsingType(reltype, true)) != NULL)
 							return "an attribute of a type that runs a non-admin's code (it would run on every tenant's writes of a column of the type)";
 					}
 					*target = NULL;
@@ -468,7 +467,7 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 	 * PL/pgSQL after the command (guard_protection) read the registry with that snapshot.
 	 */
 	HlRefuseStaleRegistry();
-	risk = command_risk(trigdata->parsetree, &target, true);
+	risk = command_risk(trigdata->parsetree, &target);
 	if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -627,7 +626,7 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 		IsA(parsetree, AlterTableStmt) || IsA(parsetree, AlterDomainStmt))
 	{
 		RangeVar   *target;
-		const char *risk = command_risk(parsetree, &target, true);
+		const char *risk = command_risk(parsetree, &target);
 
 		if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
 			ereport(ERROR,
