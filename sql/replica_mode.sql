@@ -71,6 +71,15 @@ RESET ROLE;
 SELECT count(*) AS rows_left FROM rm.notes;
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid IN ('rm.notes'::regclass, 'rm.log'::regclass) AND tgname LIKE 'hlauth%' ORDER BY tgrelid, tgname;
 
+-- ... nor by setting the audit triggers back to simply enabled first (a twenty-second
+-- red-team pass), which only an admin may do (pg_restore does, between CREATE TRIGGER and
+-- ENABLE ALWAYS TRIGGER)
+SET ROLE regress_rm_owner;
+ALTER TABLE rm.log ENABLE TRIGGER hlauth_audit;
+ALTER TABLE rm.log ENABLE TRIGGER hlauth_audit_statement;
+RESET ROLE;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'rm.log'::regclass AND tgname LIKE 'hlauth%' ORDER BY tgname;
+
 -- the app role: no principal in replica mode ...
 SET ROLE regress_rm_app;
 SET session_replication_role = replica;

@@ -477,12 +477,24 @@ BEGIN
 		IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg
 					WHERE tg.tgrelid IN (SELECT x.x FROM hlauth_internal.audit_tree(r.relid) x)
 					  AND CASE tg.tgname
+							  -- ENABLE ALWAYS: a trigger simply enabled is skipped once the session
+							  -- switches to replica mode in the middle of a statement (a red-team
+							  -- pass: the owner set it back to ENABLE, then wrote unrecorded). It
+							  -- is simply enabled only as CREATE TRIGGER makes it, before the
+							  -- ALTER TABLE ... ENABLE ALWAYS TRIGGER that follows (here, in
+							  -- audit_partition_triggers, and in pg_restore), or for an admin.
 							  WHEN 'hlauth_audit' THEN
 								  tg.tgfoid <> 'hlauth_internal.audit_row()'::regprocedure
 								  OR tg.tgtype <> 29 OR tg.tgenabled NOT IN ('O', 'A')
+								  OR (tg.tgenabled = 'O' AND NOT hlauth_internal.caller_is_admin()
+									  AND tg.oid NOT IN (SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+														  WHERE c.command_tag = 'CREATE TRIGGER'))
 							  WHEN 'hlauth_audit_statement' THEN
 								  tg.tgfoid <> 'hlauth_internal.audit_statement()'::regprocedure
 								  OR tg.tgtype <> 60 OR tg.tgenabled NOT IN ('O', 'A')
+								  OR (tg.tgenabled = 'O' AND NOT hlauth_internal.caller_is_admin()
+									  AND tg.oid NOT IN (SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+														  WHERE c.command_tag = 'CREATE TRIGGER'))
 							  ELSE tg.tgfoid IN ('hlauth_internal.audit_row()'::regprocedure,
 												 'hlauth_internal.audit_statement()'::regprocedure)
 						  END) THEN
