@@ -229,6 +229,23 @@ RESET ROLE;
 ALTER TABLE guard.parted ATTACH PARTITION guard.stage FOR VALUES IN (2);
 SELECT count(*) AS attached FROM pg_inherits WHERE inhrelid = 'guard.stage'::regclass;
 
+-- a protected and audited partitioned table: its owner may create partitions (the audit's
+-- triggers on them are hlauth's code, not the owner's; a twenty-second red-team pass found
+-- the owner's new partition refused)
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.pa (id int NOT NULL, account_id uuid NOT NULL, PRIMARY KEY (account_id, id)) PARTITION BY LIST (id);
+CREATE TABLE guard.pa_1 PARTITION OF guard.pa FOR VALUES IN (1);
+SELECT hlauth.protect('guard.pa');
+RESET ROLE;
+SELECT hlauth.audit('guard.pa', '{}', 'account_id');
+SET ROLE regress_guard_owner;
+CREATE TABLE guard.pa_2 PARTITION OF guard.pa FOR VALUES IN (2);
+RESET ROLE;
+SELECT t.tgname, t.tgenabled, pt.relid IS NOT NULL AS protected
+  FROM pg_trigger t LEFT JOIN hlauth_internal.protected_tables pt ON pt.relid = t.tgrelid
+ WHERE t.tgrelid = 'guard.pa_2'::regclass AND t.tgname LIKE 'hlauth%' ORDER BY 1;
+SELECT hlauth.unaudit('guard.pa');
+
 SET ROLE regress_guard_admin;
 SELECT hlauth.unprotect('guard.notes');
 SELECT hlauth.unprotect('guard.other');
@@ -238,6 +255,7 @@ SELECT hlauth.unprotect('guard.parted');
 SELECT hlauth.unprotect('guard.typed');
 SELECT hlauth.unprotect('guard.untyped');
 SELECT hlauth.unprotect('guard.late_table');
+SELECT hlauth.unprotect('guard.pa');
 RESET ROLE;
 DROP SCHEMA guard, guard2 CASCADE;
 REVOKE hlauth_admin FROM regress_guard_admin;

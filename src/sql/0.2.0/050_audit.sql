@@ -436,11 +436,22 @@ COMMENT ON FUNCTION hlauth_internal.ddl_detached_partitions(pg_ddl_command) IS '
 -- name, every excluded column still there. On drops (sql_drop): no audit trigger and no
 -- primary key of a table that stays audited. A trigger that is simply missing is allowed at
 -- ddl_command_end: pg_restore creates the two triggers one by one, and primary keys last.
+CREATE FUNCTION hlauth_internal.protect_in_progress() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'hlauth_protect_in_progress' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION hlauth_internal.protect_in_progress() TO PUBLIC;
+COMMENT ON FUNCTION hlauth_internal.protect_in_progress() IS 'Is hlauth.protect() running its own DDL in this session?';
+
 CREATE FUNCTION hlauth_internal.guard_audit() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record;
 BEGIN
+	-- hlauth.protect()'s own DDL (of a new partition, in the middle of this guard's adding
+	-- the partition's statement trigger, before that trigger is ENABLE ALWAYS) is hlauth's:
+	-- the guard looks again at the end of the command that started it.
+	IF hlauth_internal.protect_in_progress() THEN
+		RETURN;
+	END IF;
 	-- ALTER TABLE of an audited table or of a partition of it, one command at a time.
 	IF TG_TAG = 'ALTER TABLE' THEN
 		FOR r IN SELECT a.relid, c.command

@@ -18,10 +18,7 @@ CREATE FUNCTION hlauth_internal.refuse_stale_registry() RETURNS void
 	AS 'MODULE_PATHNAME', 'hlauth_refuse_stale_registry' LANGUAGE C VOLATILE;
 GRANT EXECUTE ON FUNCTION hlauth_internal.refuse_stale_registry() TO PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.refuse_stale_registry() IS 'Raises 40001 when the transaction''s snapshot misses a change of the protected tables'' registry';
-CREATE FUNCTION hlauth_internal.protect_in_progress() RETURNS boolean
-	AS 'MODULE_PATHNAME', 'hlauth_protect_in_progress' LANGUAGE C VOLATILE;
-GRANT EXECUTE ON FUNCTION hlauth_internal.protect_in_progress() TO PUBLIC;
-COMMENT ON FUNCTION hlauth_internal.protect_in_progress() IS 'Is hlauth.protect() running its own DDL in this session?';
+-- (hlauth_internal.protect_in_progress(): 050_audit.sql)
 CREATE FUNCTION hlauth_internal.accepts_protection_changes() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'hlauth_accepts_protection_changes' LANGUAGE C VOLATILE;
 GRANT EXECUTE ON FUNCTION hlauth_internal.accepts_protection_changes() TO PUBLIC;
