@@ -46,7 +46,23 @@ BEGIN
 		PERFORM hlauth_internal.forget_dropped_tables();
 	END IF;
 	PERFORM hlauth_internal.protect_new_partitions();
-	FOR r IN SELECT pt.relid, pt.fingerprint FROM hlauth_internal.protected_tables pt LOOP
+	-- Which tables could the command have changed? After a command on tables, indexes,
+	-- triggers, policies or rules: only tables this transaction holds a lock on, since every
+	-- such change locks its table. Fingerprinting every protected table after every command
+	-- locked each (pg_get_expr), which deadlocked pg_restore -j and made audit() and
+	-- protect() of a table with hundreds of partitions take minutes (a twenty-second red-team
+	-- pass). Any other command (ALTER SCHEMA ... RENAME, ALTER FUNCTION ... RENAME, ALTER TYPE,
+	-- all that can change a fingerprint without locking the table) checks every table.
+	FOR r IN SELECT pt.relid, pt.fingerprint FROM hlauth_internal.protected_tables pt
+			  WHERE TG_TAG NOT IN ('CREATE TABLE', 'ALTER TABLE', 'DROP TABLE', 'CREATE INDEX',
+								   'ALTER INDEX', 'DROP INDEX', 'CREATE TRIGGER', 'ALTER TRIGGER',
+								   'DROP TRIGGER', 'CREATE POLICY', 'ALTER POLICY', 'DROP POLICY',
+								   'CREATE RULE', 'DROP RULE', 'CREATE STATISTICS', 'ALTER STATISTICS',
+								   'DROP STATISTICS', 'COMMENT', 'GRANT', 'REVOKE')
+				 OR pt.relid::pg_catalog.oid IN (SELECT l.relation FROM pg_catalog.pg_locks l
+												  WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+													AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+													AND l.granted) LOOP
 		IF hlauth_internal.protection_fingerprint(r.relid) IS DISTINCT FROM r.fingerprint THEN
 			IF admin THEN
 				RAISE WARNING 'the hlauth protection of table % was changed by hand', r.relid
