@@ -3,7 +3,8 @@
 # An audited table with values of many types (numerics with trailing zeros, NaN, nested
 # jsonb, timestamptz, arrays, an excluded column), a protected table audited through
 # protect()'s tenant column, writes of every kind, a seal. Then pg_dump (custom format) and
-# pg_restore into a new database of the same cluster (same server secret):
+# pg_restore into a new database of the same cluster (same server secret), then with
+# pg_restore -j 4 (three times, with many protected and audited tables):
 # - pg_restore succeeds and says nothing (the DDL guard lets it create the audit triggers
 #   one by one and add primary keys last);
 # - the restored records are the same, and audit_verify() is ok over the restored seals:
@@ -134,5 +135,40 @@ is($node->safe_psql('dst', 'SELECT ok, seals_checked, rows_checked FROM hlauth.a
 my ($ret, $out, $err) = $node->psql('dst', 'DROP TRIGGER hlauth_audit ON things');
 isnt($ret, 0, 'DROP TRIGGER hlauth_audit is refused in the restored database');
 like($err, qr/can only be removed by hlauth.unaudit/, '... by the audit guard');
+
+# Parallel restore (pg_restore -j): the guards, which run after every DDL command, used to
+# lock every protected table (fingerprints) and every audited table's partitions, and
+# restores of a few protected and audited tables deadlocked every time (a twenty-second
+# red-team pass). Thirty more protected tables and a protected, audited table of thirty
+# partitions, restored three times with four jobs.
+$node->safe_psql('src', q{
+	DO $$ BEGIN FOR i IN 1..30 LOOP
+		EXECUTE format('CREATE TABLE many_%s (id int NOT NULL, account_id uuid NOT NULL, PRIMARY KEY (account_id, id))', i);
+		PERFORM hlauth.protect(format('many_%s', i)::regclass);
+	END LOOP; END $$;
+	CREATE TABLE wide (id int NOT NULL, account_id uuid NOT NULL, PRIMARY KEY (account_id, id)) PARTITION BY LIST (id);
+	DO $$ BEGIN FOR i IN 1..30 LOOP
+		EXECUTE format('CREATE TABLE wide_%s PARTITION OF wide FOR VALUES IN (%s)', i, i);
+	END LOOP; END $$;
+	SELECT hlauth.protect('wide');
+	SELECT hlauth.audit('wide');
+});
+command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', "$tmp/many.dump" ], 'pg_dump (custom), with 61 more protected tables');
+my $state_sql = q{SELECT (SELECT count(*) FROM hlauth_internal.protected_tables),
+	(SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'hlauth%' AND tgenabled <> 'A'),
+	(SELECT count(*) FROM hlauth_internal.protected_tables pt
+	  WHERE pt.fingerprint IS DISTINCT FROM hlauth_internal.protection_fingerprint(pt.relid)),
+	(SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'hlauth_audit%')};
+my $src_state = $node->safe_psql('src', $state_sql);
+for my $run (1 .. 3)
+{
+	command_ok([ 'createdb', '-h', $node->host, '-p', $node->port, "par$run" ], "createdb par$run");
+	my ($stdout, $stderr) = ('', '');
+	my $ok = IPC::Run::run([ 'pg_restore', '--exit-on-error', '-j', '4', '-d', $node->connstr("par$run"), "$tmp/many.dump" ],
+		'>', \$stdout, '2>', \$stderr);
+	ok($ok, "pg_restore -j 4, run $run, succeeds") or diag $stderr;
+	is($node->safe_psql("par$run", $state_sql), $src_state,
+		"... with every protected table registered, its fingerprint matching, every hlauth trigger ALWAYS and every audit trigger back (run $run)");
+}
 
 done_testing();

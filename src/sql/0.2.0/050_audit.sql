@@ -359,9 +359,14 @@ $$;
 
 -- The table and, when it is partitioned, every partition of it at any depth
 -- (pg_partition_tree() returns nothing for a table that is not partitioned).
+-- (From pg_inherits, taking no lock: pg_partition_tree() locks every partition, and the
+-- audit's guard, which runs after every DDL command, then deadlocked pg_restore -j.)
 CREATE FUNCTION hlauth_internal.audit_tree(tbl regclass) RETURNS SETOF regclass
 	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT tbl UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p
+	WITH RECURSIVE t(relid) AS (
+		SELECT tbl::pg_catalog.oid
+		UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+	SELECT t.relid::pg_catalog.regclass FROM t
 $$;
 REVOKE ALL ON FUNCTION hlauth_internal.audit_tree(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION hlauth_internal.audit_tree(regclass) IS 'A table and all its partitions (internal)';
