@@ -77,8 +77,12 @@ SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid IN ('rm.notes'::regclass,
 SET ROLE regress_rm_owner;
 ALTER TABLE rm.log ENABLE TRIGGER hlauth_audit;
 ALTER TABLE rm.log ENABLE TRIGGER hlauth_audit_statement;
+-- ... nor by replacing them (CREATE OR REPLACE keeps the trigger, sets it back to simply
+-- enabled, and rewrites its arguments: here, leaving the body out; a twenty-third pass)
+CREATE OR REPLACE TRIGGER hlauth_audit AFTER INSERT OR UPDATE OR DELETE ON rm.log
+	FOR EACH ROW EXECUTE FUNCTION hlauth_internal.audit_row('', 'body');
 RESET ROLE;
-SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'rm.log'::regclass AND tgname LIKE 'hlauth%' ORDER BY tgname;
+SELECT tgname, tgenabled, tgnargs FROM pg_trigger WHERE tgrelid = 'rm.log'::regclass AND tgname LIKE 'hlauth%' ORDER BY tgname;
 
 -- the app role: no principal in replica mode ...
 SET ROLE regress_rm_app;

@@ -467,6 +467,24 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 	 * PL/pgSQL after the command (guard_protection) read the registry with that snapshot.
 	 */
 	HlRefuseStaleRegistry();
+
+	/*
+	 * The audit's triggers are made by hlauth.audit() and the audit's guard, never by a
+	 * non-admin, on any table: CREATE OR REPLACE TRIGGER hlauth_audit kept the trigger's
+	 * OID, set it back to simply enabled and rewrote its arguments (the columns the audit
+	 * leaves out), and the audit's guard took it for its own new trigger (a twenty-third
+	 * red-team pass).
+	 */
+	if (IsA(trigdata->parsetree, CreateTrigStmt))
+	{
+		const char *name = ((CreateTrigStmt *) trigdata->parsetree)->trigname;
+
+		if (strcmp(name, "hlauth_audit") == 0 || strcmp(name, "hlauth_audit_statement") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: trigger \"%s\" is made only by hlauth.audit()", name),
+					 errhint("Ask an hlauth_admin to run hlauth.audit().")));
+	}
 	risk = command_risk(trigdata->parsetree, &target);
 	if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
 		ereport(ERROR,
