@@ -680,12 +680,12 @@ HlRefuseBypassRoles(void)
 	Oid			check[2];
 	int			i;
 
-	/* Replica mode skips hlauth's triggers: see HlRefuseReplicaModeWrites (src/guard.c). */
+	/* Replica mode skips simply enabled triggers: see HlRefuseReplicaModeWrites (src/guard.c). */
 	if (unlikely(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: no principal can be authenticated with session_replication_role = replica"),
-				 errdetail("Replica mode skips hlauth's triggers (its write guard, the audit, security events)."),
+				 errdetail("Replica mode skips simply enabled triggers (security events, the application's own)."),
 				 errhint("RESET session_replication_role.")));
 	if (OidIsValid(role) && role == bypass_checked_role && outer == bypass_checked_outer)
 		return;

@@ -701,13 +701,14 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 }
 
 /*
- * session_replication_role = replica skips every trigger that is simply enabled: the write
- * guard and the truncate guard of protected tables, the audit triggers, the security events
- * of hlauth's own tables. PostgreSQL 15 lets a superuser GRANT SET on it to any role, and a
- * red-team pass showed what that gave a table owner or an application role: writes and
- * revocations nobody recorded, a TRUNCATE of every tenant's rows. So, when the session's
- * role (SET ROLE's, outside SECURITY DEFINER functions) is not a superuser, replica mode may
- * not write to a table hlauth guards or audits
+ * session_replication_role = replica skips every trigger that is simply enabled: those of
+ * the application, the security events of hlauth's own tables, and (until they became
+ * ENABLE ALWAYS, for a later red-team pass switched modes in the middle of a statement)
+ * hlauth's write, truncate and audit triggers. PostgreSQL 15 lets a superuser GRANT SET on
+ * it to any role, and a red-team pass showed what that gave a table owner or an application
+ * role: writes and revocations nobody recorded, a TRUNCATE of every tenant's rows. So, when
+ * the session's role (SET ROLE's, outside SECURITY DEFINER functions) is not a superuser,
+ * replica mode may not write to a table hlauth guards or audits
  * (one with a trigger of hlauth's, or a partition or child of one) nor to hlauth's own
  * tables. (hlauth's event triggers fire in every mode, and set_principal and authenticate
  * refuse in it: HlRefuseBypassRoles.) These checks run where hlauth is loaded: preload it.
@@ -751,7 +752,7 @@ refuse_replica_mode_write(Oid relid, const char *what)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: %s table \"%s\" with session_replication_role = replica",
 							what, get_rel_name(relid)),
-					 errdetail("Replica mode skips hlauth's triggers (its write guard, the audit, security events); only a superuser may write to the tables hlauth guards or audits in it."),
+					 errdetail("Replica mode skips simply enabled triggers (security events, the application's own); only a superuser may write to the tables hlauth guards or audits in it."),
 					 errhint("RESET session_replication_role, or have a superuser run it.")));
 	}
 	list_free(rels);
