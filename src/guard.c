@@ -103,7 +103,11 @@ relation_is_protected(RangeVar *rv)
  * (the command may have waited for a lock that protect() held), never by the statement's
  * snapshot: under REPEATABLE READ that snapshot can predate a table's protection.
  */
-typedef bool (*ProtectedFn) (Oid relid);
+static bool
+relation_is_protected_now(RangeVar *rv)
+{
+	return relation_is_protected_as(rv, HlRelationIsProtectedNow);
+}
 
 /* A constant default (possibly cast) is evaluated once, not per row. */
 static bool
@@ -173,14 +177,14 @@ static const char *const foreign_key_risk =
 
 /* Does CREATE TABLE declare a foreign key to a protected table, for a table not protected by then? */
 static RangeVar *
-create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
+create_references_protected(CreateStmt *stmt)
 {
 	ListCell   *lc;
 
 	/* a partition or child of a protected table is protected as it is created */
 	foreach(lc, stmt->inhRelations)
 	{
-		if (relation_is_protected_as(lfirst_node(RangeVar, lc), is_protected))
+		if (relation_is_protected_now(lfirst_node(RangeVar, lc)))
 			return NULL;
 	}
 	foreach(lc, stmt->tableElts)
@@ -189,14 +193,14 @@ create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
 		RangeVar   *pk = foreign_key_target(elt);
 		ListCell   *lc2;
 
-		if (pk != NULL && relation_is_protected_as(pk, is_protected))
+		if (pk != NULL && relation_is_protected_now(pk))
 			return pk;
 		if (IsA(elt, ColumnDef))
 		{
 			foreach(lc2, ((ColumnDef *) elt)->constraints)
 			{
 				pk = foreign_key_target(lfirst(lc2));
-				if (pk != NULL && relation_is_protected_as(pk, is_protected))
+				if (pk != NULL && relation_is_protected_now(pk))
 					return pk;
 			}
 		}
@@ -205,7 +209,7 @@ create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
 	{
 		RangeVar   *pk = foreign_key_target(lfirst(lc));
 
-		if (pk != NULL && relation_is_protected_as(pk, is_protected))
+		if (pk != NULL && relation_is_protected_now(pk))
 			return pk;
 	}
 	return NULL;
@@ -218,14 +222,13 @@ create_references_protected(CreateStmt *stmt, ProtectedFn is_protected)
 static const char *
 command_risk(Node *parsetree, RangeVar **target)
 {
-	ProtectedFn is_protected = HlRelationIsProtectedNow;
 	ListCell   *lc;
 
 	*target = NULL;
 	switch (nodeTag(parsetree))
 	{
 		case T_CreateStmt:
-			*target = create_references_protected((CreateStmt *) parsetree, is_protected);
+			*target = create_references_protected((CreateStmt *) parsetree);
 			return *target != NULL ? foreign_key_risk : NULL;
 		case T_CreateSchemaStmt:
 			/*
@@ -245,10 +248,10 @@ command_risk(Node *parsetree, RangeVar **target)
 				foreach(lc2, elt->inhRelations)
 				{
 					*target = lfirst_node(RangeVar, lc2);
-					if (relation_is_protected_as(*target, is_protected))
+					if (relation_is_protected_now(*target))
 						return "a partition or child in CREATE SCHEMA (create it with a CREATE TABLE of its own)";
 				}
-				if ((*target = create_references_protected(elt, is_protected)) != NULL)
+				if ((*target = create_references_protected(elt)) != NULL)
 					return foreign_key_risk;
 			}
 			*target = NULL;
@@ -268,7 +271,7 @@ command_risk(Node *parsetree, RangeVar **target)
 						break;
 				}
 				if (risk != NULL)
-					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)), true);
+					*target = HlProtectedTableUsingType(typenameTypeId(NULL, makeTypeNameFromNameList(stmt->typeName)));
 				return *target != NULL ? risk : NULL;
 			}
 		case T_CreateTrigStmt:
@@ -331,7 +334,7 @@ command_risk(Node *parsetree, RangeVar **target)
 					Oid			reltype = get_rel_type_id(RangeVarGetRelid(stmt->relation, NoLock, true));
 
 					if (OidIsValid(reltype) && stmt->cmds != NIL &&
-						(*target = HlProtectedTableOfType(reltype, true)) != NULL)
+						(*target = HlProtectedTableOfType(reltype)) != NULL)
 						return "a change to the type of a typed table (ALTER TYPE ... CASCADE would change every tenant's rows)";
 					foreach(lc, stmt->cmds)
 					{
@@ -344,13 +347,13 @@ command_risk(Node *parsetree, RangeVar **target)
 						if (!HlTypeRunsNonAdminCode(LookupTypeNameOid(NULL, def->typeName, true)))
 							continue;
 						if (OidIsValid(reltype) &&
-							(*target = HlProtectedTableUsingType(reltype, true)) != NULL)
+							(*target = HlProtectedTableUsingType(reltype)) != NULL)
 							return "an attribute of a type that runs a non-admin's code (it would run on every tenant's writes of a column of the type)";
 					}
 					*target = NULL;
 					return NULL;
 				}
-				self_protected = relation_is_protected_as(stmt->relation, is_protected);
+				self_protected = relation_is_protected_now(stmt->relation);
 
 				foreach(lc, stmt->cmds)
 				{
@@ -363,7 +366,7 @@ command_risk(Node *parsetree, RangeVar **target)
 						case AT_AddConstraint:
 							/* ALTER TABLE <not protected> ADD FOREIGN KEY ... REFERENCES <protected> */
 							*target = foreign_key_target(cmd->def);
-							if (!self_protected && *target != NULL && relation_is_protected_as(*target, is_protected))
+							if (!self_protected && *target != NULL && relation_is_protected_now(*target))
 								return foreign_key_risk;
 							risk = "a constraint (checking it runs over every tenant's rows)";
 							break;
@@ -380,7 +383,7 @@ command_risk(Node *parsetree, RangeVar **target)
 							foreach(lc2, castNode(ColumnDef, cmd->def)->constraints)
 							{
 								*target = foreign_key_target(lfirst(lc2));
-								if (!self_protected && *target != NULL && relation_is_protected_as(*target, is_protected))
+								if (!self_protected && *target != NULL && relation_is_protected_now(*target))
 									return foreign_key_risk;
 							}
 							risk = column_def_risk(castNode(ColumnDef, cmd->def));
@@ -388,14 +391,14 @@ command_risk(Node *parsetree, RangeVar **target)
 						case AT_AddInherit:
 							/* ALTER TABLE child INHERIT <protected parent> */
 							*target = castNode(RangeVar, cmd->def);
-							if (relation_is_protected_as(*target, is_protected))
+							if (relation_is_protected_now(*target))
 								return "a child table with rows of its own (they would show as any tenant's rows; create children with CREATE TABLE ... INHERITS)";
 							risk = "a parent table (every tenant's rows would be read through it)";
 							break;
 						case AT_AttachPartition:
 							/* ALTER TABLE parent ATTACH PARTITION <protected table> */
 							*target = castNode(PartitionCmd, cmd->def)->name;
-							if (relation_is_protected_as(*target, is_protected))
+							if (relation_is_protected_now(*target))
 								return "a parent table (every tenant's rows would be read through it)";
 							/* ALTER TABLE <protected parent> ATTACH PARTITION x */
 							risk = "a partition with rows of its own (they would show as any tenant's rows; create partitions with CREATE TABLE ... PARTITION OF)";
@@ -486,7 +489,7 @@ hlauth_guard_ddl_start(PG_FUNCTION_ARGS)
 					 errhint("Ask an hlauth_admin to run hlauth.audit().")));
 	}
 	risk = command_risk(trigdata->parsetree, &target);
-	if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
+	if (risk != NULL && relation_is_protected_now(target))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
@@ -646,7 +649,7 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 		RangeVar   *target;
 		const char *risk = command_risk(parsetree, &target);
 
-		if (risk != NULL && relation_is_protected_as(target, HlRelationIsProtectedNow))
+		if (risk != NULL && relation_is_protected_now(target))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: %s on table \"%s\", protected by hlauth",
@@ -689,7 +692,7 @@ hlauth_guard_ddl_end(PG_FUNCTION_ARGS)
 	{
 		RangeVar   *used;
 
-		if (HlTypeRunsNonAdminCode(typid) && (used = HlProtectedTableUsingType(typid, true)) != NULL)
+		if (HlTypeRunsNonAdminCode(typid) && (used = HlProtectedTableUsingType(typid)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: a default calling a non-admin's function on domain %s, used by table \"%s\", protected by hlauth",

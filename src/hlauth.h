@@ -174,10 +174,10 @@ extern bool HlColumnDefaultRunsNonAdminCode(Relation rel, AttrNumber attnum);
 extern bool HlTypeRunsNonAdminCode(Oid typid);
 /* Is the type, and every type it is built on, owned by an hlauth admin (no cast of a non-admin's to json)? */
 extern bool HlTypeOwnedByAdmins(Oid typid);
-/* A protected table with a column of that type (or a domain or array over it), or NULL; now: as committed now. */
-extern struct RangeVar *HlProtectedTableUsingType(Oid typid, bool now);
+/* A protected table (as committed now) with a column of that type (or a domain or array over it), or NULL. */
+extern struct RangeVar *HlProtectedTableUsingType(Oid typid);
 /* A protected typed table (OF) of that composite type, or NULL. */
-extern struct RangeVar *HlProtectedTableOfType(Oid typid, bool now);
+extern struct RangeVar *HlProtectedTableOfType(Oid typid);
 /* Lock every table with a column of that type (or one built on it), and its typed tables. */
 extern void HlLockTablesUsingType(Oid typid);
 extern bool HlCurrentRoleIsAdmin(void);

@@ -537,19 +537,18 @@ HlTypeRunsNonAdminCode(Oid typid)
 
 /*
  * The first table the query (with $1 = typid, returning schema and table names) finds, as a
- * RangeVar, or NULL; now: as committed now, not as the statement's snapshot saw it (a
- * command that waited for a lock started before protect() committed).
+ * RangeVar, or NULL; as committed now, not as the statement's snapshot saw it (a command
+ * that waited for a lock started before protect() committed; REPEATABLE READ).
  */
 static RangeVar *
-protected_table_found(const char *query, Oid typid, bool now)
+protected_table_found(const char *query, Oid typid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(typid)};
 	RangeVar   *result = NULL;
 	MemoryContext caller = CurrentMemoryContext;
 
-	if (now)
-		PushActiveSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -564,8 +563,7 @@ protected_table_found(const char *query, Oid typid, bool now)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
-	if (now)
-		PopActiveSnapshot();
+	PopActiveSnapshot();
 	return result;
 }
 
@@ -574,7 +572,7 @@ protected_table_found(const char *query, Oid typid, bool now)
  * it, an array, a composite type with an attribute of it, a range), as a RangeVar, or NULL.
  */
 RangeVar *
-HlProtectedTableUsingType(Oid typid, bool now)
+HlProtectedTableUsingType(Oid typid)
 {
 	return protected_table_found(TYPES_BUILT_ON
 								 " SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
@@ -584,7 +582,7 @@ HlProtectedTableUsingType(Oid typid, bool now)
 								 " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
 								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 								 " WHERE NOT a.attisdropped LIMIT 1",
-								 typid, now);
+								 typid);
 }
 
 /*
@@ -592,14 +590,14 @@ HlProtectedTableUsingType(Oid typid, bool now)
  * OF), or NULL: ALTER TYPE ... CASCADE changes such a table's columns.
  */
 RangeVar *
-HlProtectedTableOfType(Oid typid, bool now)
+HlProtectedTableOfType(Oid typid)
 {
 	return protected_table_found("SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text"
 								 " FROM pg_catalog.pg_class c JOIN hlauth_internal.protected_tables pt"
 								 "  ON pt.relid::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid"
 								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 								 " WHERE c.reloftype OPERATOR(pg_catalog.=) $1 LIMIT 1",
-								 typid, now);
+								 typid);
 }
 
 /*
